@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+
+#include "bus-error.h"
+
+const sd_bus_error_map aos_bus_error_map[] = {
+        SD_BUS_ERROR_MAP(AOS_CERTS_ERROR_NOT_FOUND, ENOENT),
+        SD_BUS_ERROR_MAP(AOS_CERTS_ERROR_INVALID_CHAIN, EKEYREJECTED),
+        SD_BUS_ERROR_MAP(AOS_CERTS_ERROR_KEY_MISMATCH, ENOKEY),
+        SD_BUS_ERROR_MAP(AOS_CERTS_ERROR_WRONG_PASSWORD, EACCES),
+        SD_BUS_ERROR_MAP(AOS_CERTS_ERROR_NOT_OWNED, EPERM),
+        SD_BUS_ERROR_MAP(AOS_CERTS_ERROR_NOT_SUPPORTED, EOPNOTSUPP),
+        SD_BUS_ERROR_MAP(AOS_CERTS_ERROR_BACKEND, EIO),
+        SD_BUS_ERROR_MAP(AOS_PROV_ERROR_WRONG_STATE, EBUSY),
+        SD_BUS_ERROR_MAP(AOS_PROV_ERROR_WRONG_PASSWORD, EACCES),
+        SD_BUS_ERROR_MAP(AOS_PROV_ERROR_NOT_IN_PROV_MODE, EPERM),
+        SD_BUS_ERROR_MAP(AOS_PROV_ERROR_NODE_NOT_FOUND, ENXIO),
+        SD_BUS_ERROR_MAP(AOS_PROV_ERROR_NODE_UNREACHABLE, EHOSTUNREACH),
+        SD_BUS_ERROR_MAP(AOS_PROV_ERROR_TIMEOUT, ETIMEDOUT),
+        SD_BUS_ERROR_MAP(AOS_PROV_ERROR_HOOK_FAILED, ECHILD),
+        SD_BUS_ERROR_MAP(AOS_NODELINK_ERROR_NODE_NOT_FOUND, ENXIO),
+        SD_BUS_ERROR_MAP(AOS_NODELINK_ERROR_NOT_ALLOWED, EPERM),
+        SD_BUS_ERROR_MAP_END
+};
+
+int aos_bus_error_init(void) {
+        static int done = 0;
+        if (done)
+                return 0;
+        int r = sd_bus_error_add_map(aos_bus_error_map);
+        if (r < 0)
+                return r;
+        done = 1;
+        return 0;
+}

@@ -1,0 +1,1138 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
+#
+# The integration test harness: sourced by every tests/integration/test-*.sh.
+#
+# Everything a test starts runs on a scratch directory on /dev/shm and a private bus:
+#   - a private dbus-daemon (type system, no standard service dirs, so nothing is activated),
+#   - polkitd in its own mount namespace, with the project's actions and the test's rules
+#     bind-mounted over polkit's hard-coded directories,
+#   - SoftHSM2 with its tokens on the scratch directory,
+#   - aos-certd from the build directory.
+# Nothing touches the machine's system bus, nothing is written under /usr or /etc (the bind
+# mounts exist only inside the private namespaces), and every process is stopped by its PID
+# when the script exits.
+#
+# A test script looks like:
+#     . "$(dirname "$0")/lib.sh"
+#     harness_init
+#     start_bus; start_polkitd; setup_softhsm
+#     write_config; module iam pkcs11 ecdsa "serverAuth clientAuth" "iam.local localhost" 2
+#     start_certd
+#     assert_ok certs_call SetOwner ss iam "$PW"
+#     ...
+#     harness_finish
+# See README.md for the whole API.
+
+set -u
+set -o pipefail
+
+# --- locations ---------------------------------------------------------------------------------
+
+: "${AOS_TEST_SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+if [[ -z ${AOS_TEST_BUILDDIR:-} ]]; then
+        # For runs by hand: the first build directory that has the daemon.
+        for _b in "$AOS_TEST_SRCDIR"/build "$AOS_TEST_SRCDIR"/build*; do
+                if [[ -x $_b/services/certd/aos-certd ]]; then
+                        AOS_TEST_BUILDDIR=$_b
+                        break
+                fi
+        done
+        : "${AOS_TEST_BUILDDIR:=$AOS_TEST_SRCDIR/build}"
+        unset _b
+fi
+: "${AOS_TEST_PKI:=$AOS_TEST_BUILDDIR/tests/pki}"
+export AOS_TEST_SRCDIR AOS_TEST_BUILDDIR AOS_TEST_PKI
+
+IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SOFTHSM_LIB=${AOS_TEST_SOFTHSM_LIB:-/usr/lib/softhsm/libsofthsm2.so}
+CERTD_BIN=${AOS_TEST_CERTD:-$AOS_TEST_BUILDDIR/services/certd/aos-certd}
+POLKITD_BIN=/usr/lib/polkit-1/polkitd
+POLICY_FILE=$AOS_TEST_SRCDIR/polkit/org.aosedge.iam.policy
+
+# The client identities: root, a dedicated user that the test polkit rule grants every
+# org.aosedge.* action, and nobody, who gets the policy's defaults (auth_admin_keep: denied,
+# since nobody can answer a challenge here).
+TEST_UID=4242
+TEST_USER=aostest
+NOBODY_UID=65534
+
+CERTS_DEST=org.aosedge.Certs1
+CERTS_PATH=/org/aosedge/Certs1
+CERTS_IFACE=org.aosedge.Certs1.Manager
+MODULE_IFACE=org.aosedge.Certs1.Module
+
+E_NOT_FOUND=org.aosedge.Certs1.Error.NotFound
+E_INVALID_CHAIN=org.aosedge.Certs1.Error.InvalidChain
+E_KEY_MISMATCH=org.aosedge.Certs1.Error.KeyMismatch
+E_WRONG_PASSWORD=org.aosedge.Certs1.Error.WrongPassword
+E_NOT_OWNED=org.aosedge.Certs1.Error.NotOwned
+E_NOT_SUPPORTED=org.aosedge.Certs1.Error.NotSupported
+E_BACKEND=org.aosedge.Certs1.Error.Backend
+E_INVALID_ARGS=org.freedesktop.DBus.Error.InvalidArgs
+E_ACCESS_DENIED=org.freedesktop.DBus.Error.AccessDenied
+E_INTERACTIVE=org.freedesktop.DBus.Error.InteractiveAuthorizationRequired
+
+# --- state -------------------------------------------------------------------------------------
+
+D=
+T_PASS=0
+T_FAIL=0
+T_SKIP=0
+T_FINISHED=0
+T_NAME=$(basename "$0" .sh)
+OUT=
+ERR=
+RC=0
+CALLER_UID=0            # uid the bus helpers call as (see as_user)
+CONFIG=                 # the iam.conf written by write_config
+CERTD_PID=
+CERTD_STARTS=0
+BUS_PID=
+POLKITD_PID=
+_HARNESS_PID=$BASHPID
+declare -a _PIDS=()     # every process the harness started, in start order
+declare -A _PID_NAME=()
+
+# --- output and assertions ---------------------------------------------------------------------
+
+log() { printf '%s\n' "$*"; }
+section() { printf '\n### %s\n' "$*"; }
+_short() { local s="$*"; s=${s//$'\n'/\\n}; ((${#s} > 160)) && s="${s:0:157}..."; printf '%s' "$s"; }
+
+pass() {
+        T_PASS=$((T_PASS + 1))
+        printf 'ok %d - %s\n' $((T_PASS + T_FAIL)) "$(_short "$*")"
+}
+fail() {
+        T_FAIL=$((T_FAIL + 1))
+        printf 'FAIL %d - %s\n' $((T_PASS + T_FAIL)) "$(_short "$*")"
+}
+skip() {
+        T_SKIP=$((T_SKIP + 1))
+        printf 'skip - %s\n' "$(_short "$*")"
+}
+# Prints the last command's output, indented, after a failure.
+_show_output() {
+        [[ -n $OUT ]] && printf '    stdout: %s\n' "$(_short "$OUT")"
+        [[ -n $ERR ]] && printf '    stderr: %s\n' "$(_short "$ERR")"
+        return 0
+}
+
+# run CMD...: runs in the current shell (so PIDs and variables it sets survive), stdout in
+# $OUT, stderr in $ERR, exit status in $RC.
+run() {
+        "$@" >"$D/.out" 2>"$D/.err"
+        RC=$?
+        # read, not $(<file): no subshell here (see _cleanup)
+        IFS= read -r -d '' OUT <"$D/.out"
+        IFS= read -r -d '' ERR <"$D/.err"
+        while [[ $OUT == *$'\n' ]]; do OUT=${OUT%$'\n'}; done
+        while [[ $ERR == *$'\n' ]]; do ERR=${ERR%$'\n'}; done
+        return $RC
+}
+
+# assert_ok CMD...: the command succeeds.
+assert_ok() {
+        if run "$@"; then
+                pass "$*"
+        else
+                fail "$* (exit $RC)"
+                _show_output
+                return 1
+        fi
+}
+
+# assert_fail CMD...: the command fails (any error).
+assert_fail() {
+        if run "$@"; then
+                fail "$* succeeded, expected a failure"
+                _show_output
+                return 1
+        fi
+        pass "$* fails"
+}
+
+# assert_error ERRNAME CMD...: the command fails and ERRNAME is in its output (certs_try and
+# aos-test-call print "Error <name>: <message>"). ERRNAME may list alternatives: "A|B".
+assert_error() {
+        local want=$1
+        shift
+        if run "$@"; then
+                fail "$* succeeded, expected $want"
+                _show_output
+                return 1
+        fi
+        local got
+        got=$(printf '%s\n%s\n' "$ERR" "$OUT" | grep -oE '(org\.[A-Za-z0-9_.]+\.Error\.[A-Za-z0-9_]+)' | head -n1)
+        local alt
+        IFS='|' read -r -a alt <<<"$want"
+        local a
+        for a in "${alt[@]}"; do
+                if [[ $got == "$a" ]]; then
+                        pass "$* -> ${got##*.}"
+                        return 0
+                fi
+        done
+        fail "$* -> ${got:-<no error name>}, expected $want"
+        _show_output
+        return 1
+}
+
+# assert_eq EXPECTED ACTUAL [WHAT]
+assert_eq() {
+        if [[ $1 == "$2" ]]; then
+                pass "${3:-value} = '$(_short "$1")'"
+        else
+                fail "${3:-value}: expected '$(_short "$1")', got '$(_short "$2")'"
+                return 1
+        fi
+}
+assert_ne() {
+        if [[ $1 != "$2" ]]; then
+                pass "${3:-value} != '$(_short "$1")'"
+        else
+                fail "${3:-value}: must not be '$(_short "$1")'"
+                return 1
+        fi
+}
+# assert_match EXTENDED_REGEX TEXT [WHAT]
+assert_match() {
+        if printf '%s\n' "$2" | grep -qE -- "$1"; then
+                pass "${3:-text} matches /$1/"
+        else
+                fail "${3:-text} does not match /$1/: '$(_short "$2")'"
+                return 1
+        fi
+}
+assert_no_match() {
+        if printf '%s\n' "$2" | grep -qE -- "$1"; then
+                fail "${3:-text} matches /$1/ but must not: '$(_short "$2")'"
+                return 1
+        fi
+        pass "${3:-text} does not match /$1/"
+}
+# assert_cmp A OP B [WHAT]: integer comparison, OP one of -eq -ne -lt -le -gt -ge.
+assert_cmp() {
+        if [[ $1 =~ ^-?[0-9]+$ && $3 =~ ^-?[0-9]+$ ]] && [ "$1" "$2" "$3" ]; then
+                pass "${4:-value}: $1 $2 $3"
+        else
+                fail "${4:-value}: expected '$1' $2 '$3'"
+                return 1
+        fi
+}
+# assert_true WHAT CMD...: like assert_ok with a description.
+assert_true() {
+        local what=$1
+        shift
+        if run "$@"; then
+                pass "$what"
+        else
+                fail "$what (exit $RC)"
+                _show_output
+                return 1
+        fi
+}
+
+# --- processes ---------------------------------------------------------------------------------
+
+_track() { _PIDS+=("$1"); _PID_NAME[$1]=$2; }
+_untrack() {
+        local p keep=()
+        for p in "${_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+        _PIDS=("${keep[@]}")
+        unset '_PID_NAME[$1]'
+}
+_alive() { [[ -n $1 ]] && kill -0 "$1" 2>/dev/null; }
+# _running PID: alive and not a zombie waiting to be reaped (no subshell: see _cleanup).
+_running() {
+        local s
+        _alive "$1" || return 1
+        read -r s 2>/dev/null <"/proc/$1/stat" || return 1
+        s=${s##*) }
+        [[ ${s%% *} != Z ]]
+}
+
+# _stop_pid PID [SIGNAL] [TIMEOUT_SEC]: signal, wait up to the timeout, then SIGKILL. Sets
+# _STOP_STATUS to the exit status (128+signal if killed) and returns 0, or 1 if SIGKILL was needed.
+_stop_pid() {
+        local pid=$1 sig=${2:-TERM} timeout=${3:-10} i forced=0
+        _STOP_STATUS=
+        kill -"$sig" "$pid" 2>/dev/null
+        for ((i = 0; i < timeout * 20; i++)); do
+                _running "$pid" || break
+                sleep 0.05
+        done
+        if _running "$pid"; then
+                kill -KILL "$pid" 2>/dev/null
+                forced=1
+        fi
+        wait "$pid" 2>/dev/null
+        _STOP_STATUS=$?
+        _untrack "$pid"
+        return $forced
+}
+
+# wait_until TIMEOUT_SEC CMD...: polls CMD every 50 ms until it succeeds.
+wait_until() {
+        local timeout=$1 i
+        shift
+        for ((i = 0; i < timeout * 20; i++)); do
+                "$@" >/dev/null 2>&1 && return 0
+                sleep 0.05
+        done
+        "$@" >/dev/null 2>&1
+}
+
+_cleanup() {
+        local rc=$? i
+        # bash 5.2 runs the EXIT trap in some command-substitution subshells too (after a
+        # background child ended): only the harness's own shell cleans up.
+        [[ $BASHPID == "$_HARNESS_PID" ]] || return 0
+        trap - EXIT INT TERM
+        for ((i = ${#_PIDS[@]} - 1; i >= 0; i--)); do
+                _stop_pid "${_PIDS[i]}" TERM 5 || true
+        done
+        if ((T_FINISHED == 0)) && [[ -n $D ]]; then
+                fail "$T_NAME ended early (exit status $rc)"
+        fi
+        if ((T_FAIL > 0)) && [[ -n $D && -s $D/certd.log ]]; then
+                printf '\n--- last lines of certd.log ---\n'
+                tail -n 40 "$D/certd.log"
+                printf -- '---\n'
+        fi
+        if [[ -n $D && -d $D ]]; then
+                if [[ -n ${AOS_TEST_KEEP:-} ]]; then
+                        printf 'kept scratch dir %s\n' "$D"
+                else
+                        rm -rf -- "$D"
+                fi
+        fi
+        if ((T_FINISHED == 0)); then
+                printf '%d passed, %d failed\n' "$T_PASS" "$T_FAIL"
+        fi
+        if ((T_FAIL > 0)); then
+                exit 1
+        fi
+        exit "$rc"
+}
+
+# harness_init: checks the prerequisites, makes the scratch dir and installs the cleanup.
+harness_init() {
+        if [[ $(id -u) != 0 ]]; then
+                harness_skip "needs root (polkitd, mount namespaces, setpriv)"
+        fi
+        local t
+        for t in dbus-daemon busctl dbus-send dbus-monitor unshare setpriv certtool p11tool \
+                 softhsm2-util sqlite3 "$POLKITD_BIN"; do
+                command -v "$t" >/dev/null || harness_skip "missing tool: $t"
+        done
+        [[ -d /usr/share/polkit-1/actions && -d /etc/polkit-1/rules.d ]] ||
+                harness_skip "polkit's directories are missing"
+        D=$(mktemp -d /dev/shm/aos-it.XXXXXX) || { echo "cannot make a scratch dir on /dev/shm"; exit 1; }
+        # polkitd and non-root clients must reach the bus socket: 0755 all the way.
+        chmod 0755 "$D"
+        _HARNESS_PID=$BASHPID
+        trap _cleanup EXIT
+        trap 'exit 130' INT
+        trap 'exit 143' TERM
+        log "# $T_NAME: scratch dir $D"
+        log "# build dir $AOS_TEST_BUILDDIR, pki $AOS_TEST_PKI"
+}
+
+# harness_skip REASON: the whole script is skipped (meson's exit code 77).
+harness_skip() {
+        printf 'SKIP: %s\n' "$*"
+        printf '0 passed, 0 failed\n'
+        T_FINISHED=1
+        trap - EXIT
+        [[ -n $D && -d $D ]] && _cleanup_quiet
+        exit 77
+}
+_cleanup_quiet() {
+        local i
+        for ((i = ${#_PIDS[@]} - 1; i >= 0; i--)); do
+                _stop_pid "${_PIDS[i]}" TERM 5 || true
+        done
+        rm -rf -- "$D"
+}
+
+# harness_finish: prints the summary line the CI reads and exits (1 if anything failed).
+harness_finish() {
+        T_FINISHED=1
+        printf '\n%d passed, %d failed\n' "$T_PASS" "$T_FAIL"
+        exit 0 # the EXIT trap turns this into 1 when a check failed
+}
+
+# --- identities: /etc/passwd and /etc/group inside the private namespaces ----------------------
+
+# dbus-daemon refuses a uid it cannot resolve, so the dedicated test user exists in copies of
+# passwd/group that are bind-mounted (in the bus's and polkitd's mount namespaces only).
+_make_identity_files() {
+        mkdir -p "$D/etc"
+        cp /etc/passwd "$D/etc/passwd"
+        cp /etc/group "$D/etc/group"
+        getent passwd "$TEST_UID" >/dev/null ||
+                echo "$TEST_USER:x:$TEST_UID:$TEST_UID:aos-iam integration tests:/nonexistent:/usr/sbin/nologin" >>"$D/etc/passwd"
+        getent group "$TEST_UID" >/dev/null || echo "$TEST_USER:x:$TEST_UID:" >>"$D/etc/group"
+        TEST_USER=$(awk -F: -v u="$TEST_UID" '$3 == u {print $1; exit}' "$D/etc/passwd")
+        chmod 0755 "$D/etc"
+        chmod 0644 "$D/etc/passwd" "$D/etc/group"
+}
+
+# --- the private bus ---------------------------------------------------------------------------
+
+bus_name_has_owner() {
+        busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+                NameHasOwner s "$1" 2>/dev/null | grep -q '^b true'
+}
+
+# start_bus: a private system-type dbus-daemon as a foreground child; exports
+# DBUS_SYSTEM_BUS_ADDRESS.
+start_bus() {
+        _make_identity_files
+        mkdir -p "$D/dbus/services"
+        chmod 0755 "$D/dbus" "$D/dbus/services"
+        cat >"$D/dbus/bus.conf" <<EOF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=$D/dbus/system_bus_socket</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>$D/dbus/services</servicedir>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_type="method_call"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow receive_sender="*"/>
+  </policy>
+  <limit name="max_replies_per_connection">50000</limit>
+</busconfig>
+EOF
+        : >"$D/dbus/address"
+        unshare -m --propagation private -- /bin/sh -c \
+                'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/group &&
+                 exec dbus-daemon --config-file="$3" --nofork --nosyslog --print-address=3' \
+                sh "$D/etc/passwd" "$D/etc/group" "$D/dbus/bus.conf" \
+                3>"$D/dbus/address" </dev/null >>"$D/dbus.log" 2>&1 &
+        BUS_PID=$!
+        _track "$BUS_PID" dbus-daemon
+        if ! wait_until 10 test -s "$D/dbus/address"; then
+                fail "dbus-daemon did not start: $(tail -n 5 "$D/dbus.log")"
+                return 1
+        fi
+        export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$D/dbus/system_bus_socket"
+        # Not the session bus, not the machine's bus, for anything started from here.
+        unset DBUS_SESSION_BUS_ADDRESS
+        if ! wait_until 10 bus_name_has_owner org.freedesktop.DBus; then
+                fail "private bus does not answer"
+                return 1
+        fi
+        log "# bus: $DBUS_SYSTEM_BUS_ADDRESS (pid $BUS_PID)"
+}
+
+# --- polkit ------------------------------------------------------------------------------------
+
+# start_polkitd: polkitd in a private mount namespace, seeing only the project's actions and the
+# test rule (TEST_UID gets every org.aosedge.* action).
+start_polkitd() {
+        local p=$D/polkit
+        mkdir -p "$p/actions" "$p/rules.d" "$p/empty"
+        if [[ ! -r $POLICY_FILE ]]; then
+                fail "no polkit policy at $POLICY_FILE"
+                return 1
+        fi
+        cp "$POLICY_FILE" "$p/actions/"
+        cat >"$p/rules.d/50-aos-integration.rules" <<EOF
+// aos-iam integration tests: the test user may do everything the suite guards.
+polkit.addRule(function(action, subject) {
+        if (action.id.indexOf("org.aosedge.") == 0 && subject.user == "$TEST_USER") {
+                return polkit.Result.YES;
+        }
+        return polkit.Result.NOT_HANDLED;
+});
+EOF
+        chmod 0755 "$p" "$p/actions" "$p/rules.d" "$p/empty"
+        chmod 0644 "$p/actions/"* "$p/rules.d/"*
+        unshare -m --propagation private -- /bin/sh -c \
+                'mount --bind "$1" /usr/share/polkit-1/actions &&
+                 mount --bind "$2" /etc/polkit-1/rules.d &&
+                 mount --bind "$3" /usr/share/polkit-1/rules.d &&
+                 mount --bind "$4" /etc/passwd && mount --bind "$5" /etc/group &&
+                 exec "$6"' \
+                sh "$p/actions" "$p/rules.d" "$p/empty" "$D/etc/passwd" "$D/etc/group" "$POLKITD_BIN" \
+                </dev/null >>"$D/polkitd.log" 2>&1 &
+        POLKITD_PID=$!
+        _track "$POLKITD_PID" polkitd
+        if ! wait_until 10 bus_name_has_owner org.freedesktop.PolicyKit1; then
+                fail "polkitd did not take its name: $(tail -n 5 "$D/polkitd.log")"
+                return 1
+        fi
+        log "# polkitd: pid $POLKITD_PID"
+}
+
+# polkit_check ACTION UID [FLAGS]: asks polkitd (as root, like a daemon would) about a process
+# running as UID; prints the reply, e.g. "(bba{ss}) true false 0".
+polkit_check() {
+        local action=$1 uid=$2 flags=${3:-0} pid out
+        setpriv --reuid="$uid" --regid="$uid" --clear-groups sleep 30 &
+        pid=$!
+        sleep 0.05
+        out=$(busctl --system call org.freedesktop.PolicyKit1 /org/freedesktop/PolicyKit1/Authority \
+                org.freedesktop.PolicyKit1.Authority CheckAuthorization '(sa{sv})sa{ss}us' \
+                unix-process 2 pid u "$pid" start-time t 0 "$action" 0 "$flags" "" 2>&1)
+        local rc=$?
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        printf '%s\n' "$out"
+        return $rc
+}
+
+# --- SoftHSM -----------------------------------------------------------------------------------
+
+# setup_softhsm: a SoftHSM2 configuration with its tokens on the scratch dir; exports
+# SOFTHSM2_CONF (the daemon inherits it).
+setup_softhsm() {
+        mkdir -p "$D/softhsm/tokens" "$D/pins"
+        cat >"$D/softhsm/softhsm2.conf" <<EOF
+directories.tokendir = $D/softhsm/tokens
+objectstore.backend = file
+log.level = ERROR
+slots.removable = false
+EOF
+        export SOFTHSM2_CONF=$D/softhsm/softhsm2.conf
+        if [[ ! -r $SOFTHSM_LIB ]]; then
+                fail "no SoftHSM2 library at $SOFTHSM_LIB"
+                return 1
+        fi
+}
+
+# init_token LABEL [SO_PIN] [USER_PIN]: initializes the free slot (most tests let the daemon's
+# SetOwner do this). The user PIN is also written to the PIN file the config uses for LABEL.
+init_token() {
+        local label=$1 so=${2:-so-$1-1234} pin=${3:-user-$1-1234}
+        softhsm2-util --init-token --free --label "$label" --so-pin "$so" --pin "$pin" >/dev/null || return 1
+        printf '%s' "$pin" >"$(pin_file "$label")"
+        chmod 0600 "$(pin_file "$label")"
+}
+
+# pin_file LABEL: the UserPINFile the harness configures for a token.
+pin_file() { printf '%s/pins/%s.pin' "$D" "$1"; }
+
+# p11 LABEL P11TOOL_ARGS...: p11tool against SoftHSM, logged in with the token's user PIN.
+p11() {
+        local label=$1
+        shift
+        GNUTLS_PIN=$(cat "$(pin_file "$label")" 2>/dev/null) \
+                p11tool --provider "$SOFTHSM_LIB" --login "$@"
+}
+
+# token_objects LABEL KIND [OBJECT_LABEL]: the URLs of objects on the token, one a line;
+# KIND: privkeys | certs | pubkeys | all.
+token_objects() {
+        local label=$1 kind=$2 obj=${3:-} url opt
+        url="pkcs11:token=$label"
+        [[ -n $obj ]] && url+=";object=$obj"
+        case $kind in
+        all) opt=--list-all ;;
+        *) opt=--list-all-$kind ;;
+        esac
+        p11 "$label" "$opt" "$url" 2>/dev/null | sed -n 's/^[[:space:]]*URL: //p'
+}
+token_count() { token_objects "$@" | grep -c . ; }
+
+# url_base URL: a pkcs11: URL without its query (module-path, pin-source), for p11tool.
+url_base() { printf '%s' "${1%%\?*}"; }
+
+# token_has_object LABEL URL: an object matching URL (query stripped) is on the token.
+token_has_object() {
+        local label=$1 url
+        url=$(url_base "$2")
+        p11 "$label" --list-all "$url" 2>/dev/null | grep -q 'URL:'
+}
+
+# make_orphan_key LABEL OBJECT_LABEL [ALG]: a key made behind the daemon's back (p11tool), with
+# the module's label, as an interrupted CreateKey could leave it.
+make_orphan_key() {
+        local label=$1 obj=$2 alg=${3:-ecdsa}
+        local args=(--generate-privkey="$alg" --label "$obj" --id "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')")
+        if [[ $alg == ecdsa ]]; then args+=(--curve=secp384r1); else args+=(--bits=2048); fi
+        p11 "$label" "${args[@]}" --outfile "$D/orphan-$obj.pub" "pkcs11:token=$label" >/dev/null 2>&1
+}
+
+# --- configuration -----------------------------------------------------------------------------
+
+# write_config [FILE]: starts an iam.conf with the [Certd] section; "module" adds modules.
+write_config() {
+        CONFIG=${1:-$D/iam.conf}
+        ensure_pki || return 1
+        mkdir -p "$D/certs"
+        cat >"$CONFIG" <<EOF
+# written by the aos-iam integration harness
+[Certd]
+CACert=$AOS_TEST_PKI/ca.pem
+Database=$D/certd.db
+StorageDir=$D/certs
+EOF
+}
+
+# module TYPE PLUGIN ALGORITHM "EKUS" "SANS" MAXITEMS [Key=Value...]: appends a [Module TYPE]
+# section. pkcs11 modules get PKCS11Library=SoftHSM, TokenLabel=TYPE and a UserPINFile on the
+# scratch dir unless given; an empty EKU or SAN list leaves the key out.
+module() {
+        local type=$1 plugin=$2 alg=$3 eku=$4 sans=$5 max=$6
+        shift 6
+        local extra=("$@") kv has_label=0 has_pin=0 has_lib=0 label=$type
+        for kv in "${extra[@]}"; do
+                case $kv in
+                TokenLabel=*) has_label=1; label=${kv#TokenLabel=} ;;
+                UserPINFile=*) has_pin=1 ;;
+                PKCS11Library=*) has_lib=1 ;;
+                esac
+        done
+        {
+                printf '\n[Module %s]\n' "$type"
+                printf 'Plugin=%s\nAlgorithm=%s\nMaxItems=%s\n' "$plugin" "$alg" "$max"
+                [[ -n $eku ]] && printf 'ExtendedKeyUsage=%s\n' "$eku"
+                [[ -n $sans ]] && printf 'AlternativeNames=%s\n' "$sans"
+                if [[ $plugin == pkcs11 ]]; then
+                        ((has_lib)) || printf 'PKCS11Library=%s\n' "$SOFTHSM_LIB"
+                        ((has_label)) || printf 'TokenLabel=%s\n' "$label"
+                        ((has_pin)) || printf 'UserPINFile=%s\n' "$(pin_file "$label")"
+                fi
+                for kv in "${extra[@]}"; do printf '%s\n' "$kv"; done
+        } >>"$CONFIG"
+}
+
+# --- aos-certd ---------------------------------------------------------------------------------
+
+# certd_is_real: the build has a daemon (not the placeholder that just exits).
+certd_is_real() {
+        [[ -x $CERTD_BIN ]] || return 1
+        timeout 5 "$CERTD_BIN" --help 2>&1 | grep -q -- '--config'
+}
+
+# require_certd: skips the whole script (exit 77) while the daemon is not built yet.
+require_certd() {
+        [[ -x $CERTD_BIN ]] || harness_skip "no aos-certd at $CERTD_BIN"
+        certd_is_real || harness_skip "aos-certd at $CERTD_BIN is a placeholder (--help does not mention --config)"
+}
+
+# start_certd [--env K=V]... [ARGS...]: aos-certd with $CONFIG as a foreground child, stderr
+# (and stdout) appended to $D/certd.log; returns once org.aosedge.Certs1 is on the bus (10 s).
+start_certd() {
+        local envs=()
+        while [[ ${1:-} == --env ]]; do
+                envs+=("$2")
+                shift 2
+        done
+        CERTD_STARTS=$((CERTD_STARTS + 1))
+        printf '=== start %d %s\n' "$CERTD_STARTS" "${envs[*]}" >>"$D/certd.log"
+        env "${envs[@]}" "$CERTD_BIN" --config "$CONFIG" --log-level debug "$@" \
+                </dev/null >>"$D/certd.log" 2>&1 &
+        CERTD_PID=$!
+        _track "$CERTD_PID" aos-certd
+        local i
+        for ((i = 0; i < 200; i++)); do
+                bus_name_has_owner "$CERTS_DEST" && return 0
+                if ! _running "$CERTD_PID"; then
+                        wait "$CERTD_PID" 2>/dev/null
+                        local st=$?
+                        _untrack "$CERTD_PID"
+                        CERTD_PID=
+                        printf 'aos-certd exited with status %d before taking its name:\n' "$st" >&2
+                        tail -n 15 "$D/certd.log" >&2
+                        return 1
+                fi
+                sleep 0.05
+        done
+        printf 'aos-certd did not take %s within 10 s\n' "$CERTS_DEST" >&2
+        return 1
+}
+
+# stop_certd: SIGTERM, then SIGKILL after 10 s (that counts as a failure).
+stop_certd() {
+        [[ -n $CERTD_PID ]] || return 0
+        if ! _stop_pid "$CERTD_PID" TERM 10; then
+                fail "aos-certd did not exit within 10 s of SIGTERM"
+        fi
+        CERTD_PID=
+        wait_until 5 bash -c '! busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus NameHasOwner s '"$CERTS_DEST"' | grep -q true'
+}
+kill_certd() {
+        [[ -n $CERTD_PID ]] || return 0
+        _stop_pid "$CERTD_PID" KILL 10
+        CERTD_PID=
+        wait_until 5 bash -c '! busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus NameHasOwner s '"$CERTS_DEST"' | grep -q true'
+}
+restart_certd() {
+        stop_certd
+        start_certd "$@"
+}
+certd_alive() { _alive "$CERTD_PID" && bus_name_has_owner "$CERTS_DEST"; }
+
+# wait_certd_exit [TIMEOUT]: waits for the daemon to die by itself (fault injection); sets
+# CERTD_EXIT to its status (137 = SIGKILL). Returns 1 if it is still running.
+wait_certd_exit() {
+        local timeout=${1:-10} i
+        CERTD_EXIT=
+        for ((i = 0; i < timeout * 20; i++)); do
+                if ! _running "$CERTD_PID"; then
+                        wait "$CERTD_PID" 2>/dev/null
+                        CERTD_EXIT=$?
+                        _untrack "$CERTD_PID"
+                        CERTD_PID=
+                        return 0
+                fi
+                sleep 0.05
+        done
+        return 1
+}
+
+# --- calling the daemon ------------------------------------------------------------------------
+
+# as_user UID CMD...: runs a bus helper (certs_call, certs_try, certs_prop, aos_call) as UID.
+as_user() {
+        local saved=$CALLER_UID rc
+        CALLER_UID=$1
+        shift
+        "$@"
+        rc=$?
+        CALLER_UID=$saved
+        return $rc
+}
+_as() {
+        if [[ $CALLER_UID == 0 ]]; then
+                "$@"
+        else
+                setpriv --reuid="$CALLER_UID" --regid="$CALLER_UID" --clear-groups "$@"
+        fi
+}
+
+# certs_call METHOD SIGNATURE ARGS...: busctl call on the manager, JSON (--json=short) output.
+# No interactive authorization (the flag is off).
+certs_call() {
+        # "--": a PEM argument starts with dashes.
+        _as busctl --system --json=short --timeout=120 --allow-interactive-authorization=no -- \
+                call "$CERTS_DEST" "$CERTS_PATH" "$CERTS_IFACE" "$@"
+}
+
+# _to_dbus_send SIGNATURE ARGS...: busctl-style arguments to dbus-send's (s, ay, u, i, t, b).
+_to_dbus_send() {
+        local sig=$1 i c n j bytes
+        shift
+        _DS_ARGS=()
+        for ((i = 0; i < ${#sig}; i++)); do
+                c=${sig:i:1}
+                case $c in
+                s) _DS_ARGS+=("string:$1"); shift ;;
+                u) _DS_ARGS+=("uint32:$1"); shift ;;
+                i) _DS_ARGS+=("int32:$1"); shift ;;
+                t) _DS_ARGS+=("uint64:$1"); shift ;;
+                b) _DS_ARGS+=("boolean:$1"); shift ;;
+                a)
+                        i=$((i + 1))
+                        [[ ${sig:i:1} == y ]] || { echo "unsupported signature $sig" >&2; return 1; }
+                        n=$1
+                        shift
+                        bytes=
+                        for ((j = 0; j < n; j++)); do
+                                bytes+="${bytes:+,}$1"
+                                shift
+                        done
+                        _DS_ARGS+=("array:byte:$bytes")
+                        ;;
+                *) echo "unsupported signature $sig" >&2; return 1 ;;
+                esac
+        done
+}
+
+# certs_try METHOD SIGNATURE ARGS...: the same call through dbus-send, which prints the error
+# name ("Error org.aosedge.Certs1.Error.NotFound: ..."); for assert_error.
+certs_try() {
+        local method=$1 sig=${2:-}
+        shift 2 || shift $#
+        _to_dbus_send "$sig" "$@" || return 2
+        _as dbus-send --system --print-reply --reply-timeout=120000 --dest="$CERTS_DEST" \
+                "$CERTS_PATH" "$CERTS_IFACE.$method" "${_DS_ARGS[@]}"
+}
+
+# certs_prop OBJECT_PATH INTERFACE PROPERTY: busctl get-property, JSON output.
+certs_prop() {
+        _as busctl --system --json=short get-property "$CERTS_DEST" "$1" "$2" "$3"
+}
+certs_prop_try() {
+        _as dbus-send --system --print-reply --dest="$CERTS_DEST" "$1" \
+                org.freedesktop.DBus.Properties.Get "string:$2" "string:$3"
+}
+
+# module_path TYPE: the module's object path (sd_bus_path_encode escaping).
+module_path() {
+        local t=$1 out= i c
+        if [[ -z $t ]]; then
+                printf '%s/module/_' "$CERTS_PATH"
+                return
+        fi
+        for ((i = 0; i < ${#t}; i++)); do
+                c=${t:i:1}
+                if [[ $c == [A-Za-z] || ($c == [0-9] && $i -gt 0) ]]; then
+                        out+=$c
+                else
+                        out+=$(printf '_%02x' "'$c")
+                fi
+        done
+        printf '%s/module/%s' "$CERTS_PATH" "$out"
+}
+
+# aos_call [--interactive] [--uid UID] METHOD ARG...: the compiled helper (aos-test-call), for what
+# busctl and dbus-send cannot do: a 10 MB argument (ARG "n:SIZE"), a file as a string
+# ("f:PATH"), the allow-interactive-authorization flag. ARG "s:TEXT" is a plain string.
+aos_call() {
+        local helper
+        helper=$(_call_helper) || return 2
+        _as "$helper" "$@"
+}
+_call_helper() {
+        local b=$AOS_TEST_BUILDDIR/tests/integration/aos-test-call
+        if [[ -x $b ]]; then
+                printf '%s' "$b"
+                return 0
+        fi
+        # Runs by hand without a build of the helper: compile it into the scratch dir.
+        if [[ ! -x $D/aos-test-call ]]; then
+                # shellcheck disable=SC2046
+                gcc -O1 -o "$D/aos-test-call" "$IT_DIR/aos-test-call.c" $(pkg-config --cflags --libs libsystemd) >&2 ||
+                        return 1
+        fi
+        printf '%s' "$D/aos-test-call"
+}
+
+# --- parsing busctl --json=short output (no jq) ------------------------------------------------
+# busctl prints values as {"type":"s","data":"..."}; these helpers pick values by dict key.
+
+# json_get JSON KEY: the data of the first "KEY":{"type":...,"data":...} (strings unquoted,
+# arrays as [..]).
+json_get() {
+        json_all "$1" "$2" | head -n1
+}
+# json_all JSON KEY: every occurrence, one a line, in order.
+json_all() {
+        printf '%s' "$1" |
+                grep -oE "\"$2\":\\{\"type\":\"[^\"]*\",\"data\":(\"([^\"\\\\]|\\\\.)*\"|\\[[^]]*\\]|[^,}]*)" |
+                sed -E -e 's/^"[^"]*":\{"type":"[^"]*","data"://' -e 's/^"(.*)"$/\1/'
+}
+# json_strings JSON: every string in the "data" of a reply or property (as, or a single s).
+json_strings() {
+        printf '%s' "$1" | sed -E 's/^\{"type":"[^"]*","data"://' | grep -oE '"([^"\\]|\\.)*"' | sed -E 's/^"(.*)"$/\1/'
+}
+# json_data JSON: the bare data of a scalar reply or property ({"type":"u","data":2} -> 2).
+json_data() {
+        printf '%s' "$1" | sed -E -e 's/^\{"type":"[^"]*","data":\[?//' -e 's/\]?\}$//' -e 's/^"(.*)"$/\1/'
+}
+# json_count JSON KEY: how many times KEY occurs (e.g. certificates in a ListCerts reply).
+json_count() { json_all "$1" "$2" | grep -c . ; }
+# ay_args "[48,12,3]": "3 48 12 3", busctl's form of an ay argument.
+ay_args() {
+        local s=${1#[}
+        s=${s%]}
+        local -a b
+        IFS=, read -r -a b <<<"$s"
+        printf '%d' "${#b[@]}"
+        ((${#b[@]})) && printf ' %s' "${b[@]}"
+        printf '\n'
+}
+# ay_hex "[48,12]": "300c".
+ay_hex() {
+        local s=${1#[}
+        s=${s%]}
+        local -a b
+        IFS=, read -r -a b <<<"$s"
+        local x
+        for x in "${b[@]}"; do printf '%02x' "$x"; done
+        printf '\n'
+}
+
+# --- test PKI and certificates ------------------------------------------------------------------
+
+# ensure_pki: uses $AOS_TEST_PKI when it holds ca, intermediate and other-ca (cert and key);
+# otherwise makes that PKI in $D/pki and points AOS_TEST_PKI there.
+ensure_pki() {
+        local f ok=1
+        for f in ca.pem ca.key intermediate.pem intermediate.key other-ca.pem other-ca.key; do
+                [[ -r $AOS_TEST_PKI/$f ]] || ok=0
+        done
+        ((ok)) && return 0
+        [[ -r $D/pki/ca.pem ]] || make_pki "$D/pki" || return 1
+        log "# test PKI at $AOS_TEST_PKI incomplete: using one made in $D/pki"
+        AOS_TEST_PKI=$D/pki
+}
+
+_certtool() { certtool "$@" >/dev/null 2>"$D/.certtool.err" || { cat "$D/.certtool.err" >&2; return 1; }; }
+
+# make_pki DIR: root "CN=Aos Test Root", an intermediate signed by it, and an unrelated root.
+make_pki() {
+        local p=$1
+        mkdir -p "$p"
+        _certtool --generate-privkey --key-type ecdsa --curve secp384r1 --outfile "$p/ca.key" || return 1
+        printf 'cn = "Aos Test Root"\nca\ncert_signing_key\ncrl_signing_key\nexpiration_days = 3650\n' >"$p/ca.tmpl"
+        _certtool --generate-self-signed --load-privkey "$p/ca.key" --template "$p/ca.tmpl" --outfile "$p/ca.pem" || return 1
+        _certtool --generate-privkey --key-type ecdsa --curve secp384r1 --outfile "$p/intermediate.key" || return 1
+        printf 'cn = "Aos Test Intermediate"\nca\ncert_signing_key\ncrl_signing_key\nexpiration_days = 3000\n' >"$p/intermediate.tmpl"
+        _certtool --generate-certificate --load-privkey "$p/intermediate.key" --load-ca-certificate "$p/ca.pem" \
+                --load-ca-privkey "$p/ca.key" --template "$p/intermediate.tmpl" --outfile "$p/intermediate.pem" || return 1
+        _certtool --generate-privkey --key-type ecdsa --curve secp384r1 --outfile "$p/other-ca.key" || return 1
+        printf 'cn = "Aos Other Root"\nca\ncert_signing_key\ncrl_signing_key\nexpiration_days = 3650\n' >"$p/other-ca.tmpl"
+        _certtool --generate-self-signed --load-privkey "$p/other-ca.key" --template "$p/other-ca.tmpl" --outfile "$p/other-ca.pem" || return 1
+}
+
+# sign_csr CSR_FILE OUT_CHAIN [ca|intermediate|other] [OPTION...]
+# Signs a CSR with the test PKI. Without EKU options the CSR's extensions (EKU, SANs) are
+# copied (honor_crq_extensions). Options:
+#   serverAuth clientAuth   these EKUs (and not the CSR's extensions)
+#   noeku                   no EKU at all (and not the CSR's extensions)
+#   expired | future        validity entirely in the past / in the future
+#   days=N                  NotAfter N days from now (default 365), for distinct NotAfter
+#   cn=NAME                 a subject CN other than the CSR's
+# OUT_CHAIN is the leaf, followed by the intermediate when it signed.
+sign_csr() {
+        local csr=$1 out=$2 signer=${3:-ca}
+        shift 2
+        (($#)) && shift
+        local cacert cakey tmpl=$D/.sign.tmpl honor=1 days=365 opt ekus=() dates=()
+        case $signer in
+        ca) cacert=$AOS_TEST_PKI/ca.pem cakey=$AOS_TEST_PKI/ca.key ;;
+        intermediate) cacert=$AOS_TEST_PKI/intermediate.pem cakey=$AOS_TEST_PKI/intermediate.key ;;
+        other) cacert=$AOS_TEST_PKI/other-ca.pem cakey=$AOS_TEST_PKI/other-ca.key ;;
+        *) echo "sign_csr: unknown signer $signer" >&2; return 2 ;;
+        esac
+        : >"$tmpl"
+        for opt in "$@"; do
+                case $opt in
+                serverAuth) honor=0 ekus+=(tls_www_server) ;;
+                clientAuth) honor=0 ekus+=(tls_www_client) ;;
+                noeku) honor=0 ;;
+                expired) dates=('activation_date = "2020-01-01 00:00:00"' 'expiration_date = "2021-01-01 00:00:00"') ;;
+                future) dates=('activation_date = "2099-01-01 00:00:00"' 'expiration_date = "2100-01-01 00:00:00"') ;;
+                days=*) days=${opt#days=} ;;
+                cn=*) printf 'cn = "%s"\n' "${opt#cn=}" >>"$tmpl" ;;
+                *) echo "sign_csr: unknown option $opt" >&2; return 2 ;;
+                esac
+        done
+        {
+                ((honor)) && echo honor_crq_extensions
+                local e
+                for e in "${ekus[@]}"; do echo "$e"; done
+                if ((${#dates[@]})); then
+                        printf '%s\n' "${dates[@]}"
+                else
+                        echo "expiration_days = $days"
+                fi
+                echo signing_key
+        } >>"$tmpl"
+        _certtool --generate-certificate --load-request "$csr" --load-ca-certificate "$cacert" \
+                --load-ca-privkey "$cakey" --template "$tmpl" --outfile "$out" || return 1
+        if [[ $signer == intermediate ]]; then
+                cat "$AOS_TEST_PKI/intermediate.pem" >>"$out"
+        fi
+}
+
+# cert_info FILE: certtool -i of the first certificate in FILE.
+cert_info() { certtool -i --infile "$1" 2>/dev/null; }
+# cert_serial FILE: serial as certtool prints it (lowercase hex).
+cert_serial() { cert_info "$1" | sed -n 's/^[[:space:]]*Serial Number (hex): //p' | head -n1 | tr 'A-F' 'a-f'; }
+# cert_fingerprint FILE: SHA-256 of the DER certificate, lowercase hex.
+cert_fingerprint() {
+        cert_info "$1" | awk '/Fingerprint:/ {f = 1} f && /sha256:/ {sub(/.*sha256:/, ""); print; exit}'
+}
+# cert_not_after_us FILE / cert_not_before_us FILE: µs since the epoch.
+cert_not_after_us() { _cert_date_us "$1" 'Not After'; }
+cert_not_before_us() { _cert_date_us "$1" 'Not Before'; }
+_cert_date_us() {
+        local d
+        d=$(cert_info "$1" | sed -n "s/^[[:space:]]*$2: //p" | head -n1)
+        [[ -n $d ]] || return 1
+        printf '%s000000\n' "$(date -u -d "$d" +%s)"
+}
+cert_subject() { cert_info "$1" | sed -n 's/^[[:space:]]*Subject: //p' | head -n1; }
+cert_issuer() { cert_info "$1" | sed -n 's/^[[:space:]]*Issuer: //p' | head -n1; }
+
+# make_csr KEYFILE CSRFILE CN [ecdsa|rsa]: a CSR for a key the daemon never saw.
+make_csr() {
+        local key=$1 csr=$2 cn=$3 alg=${4:-ecdsa}
+        if [[ $alg == rsa ]]; then
+                _certtool --generate-privkey --key-type rsa --bits 2048 --outfile "$key" || return 1
+        else
+                _certtool --generate-privkey --key-type ecdsa --curve secp384r1 --outfile "$key" || return 1
+        fi
+        printf 'cn = "%s"\ntls_www_server\ntls_www_client\ndns_name = "iam.local"\ndns_name = "localhost"\n' "$cn" >"$D/.req.tmpl"
+        _certtool --generate-request --load-privkey "$key" --template "$D/.req.tmpl" --outfile "$csr"
+}
+
+# pem_first FILE: the first PEM certificate block of a chain file.
+pem_first() { awk '/-----BEGIN CERTIFICATE-----/ {p = 1} p {print} /-----END CERTIFICATE-----/ {exit}' "$1"; }
+
+# corrupt_signature IN OUT: the first certificate of IN with its last signature byte flipped
+# (parses, but no longer verifies); the rest of the chain is kept.
+corrupt_signature() {
+        local in=$1 out=$2 der=$D/.corrupt.der
+        pem_first "$in" | sed '1d;$d' | base64 -d >"$der" || return 1
+        local size last
+        size=$(stat -c %s "$der")
+        last=$(od -An -j $((size - 1)) -N1 -tu1 "$der" | tr -d ' ')
+        printf "\\$(printf '%03o' $(((last ^ 1) & 255)))" |
+                dd of="$der" bs=1 seek=$((size - 1)) conv=notrunc status=none
+        {
+                echo '-----BEGIN CERTIFICATE-----'
+                base64 -w 64 "$der"
+                echo '-----END CERTIFICATE-----'
+                awk 'n >= 1 {print} /-----END CERTIFICATE-----/ {n++}' "$in"
+        } >"$out"
+}
+
+# make_cyclic_chain LEAF_CSR OUT: a leaf signed by CA "A", "A" signed by "B", "B" signed by "A",
+# repeated to 16 certificates: a chain that never reaches a root.
+make_cyclic_chain() {
+        local csr=$1 out=$2 c=$D/cyclic
+        mkdir -p "$c"
+        _certtool --generate-privkey --key-type ecdsa --curve secp384r1 --outfile "$c/a.key" || return 1
+        _certtool --generate-privkey --key-type ecdsa --curve secp384r1 --outfile "$c/b.key" || return 1
+        printf 'cn = "Cycle A"\nca\ncert_signing_key\nexpiration_days = 30\n' >"$c/a.tmpl"
+        printf 'cn = "Cycle B"\nca\ncert_signing_key\nexpiration_days = 30\n' >"$c/b.tmpl"
+        # B0: a self-signed "B" to sign A with; then B signed by A.
+        _certtool --generate-self-signed --load-privkey "$c/b.key" --template "$c/b.tmpl" --outfile "$c/b0.pem" || return 1
+        _certtool --generate-certificate --load-privkey "$c/a.key" --load-ca-certificate "$c/b0.pem" \
+                --load-ca-privkey "$c/b.key" --template "$c/a.tmpl" --outfile "$c/a.pem" || return 1
+        _certtool --generate-certificate --load-privkey "$c/b.key" --load-ca-certificate "$c/a.pem" \
+                --load-ca-privkey "$c/a.key" --template "$c/b.tmpl" --outfile "$c/b.pem" || return 1
+        printf 'honor_crq_extensions\nexpiration_days = 30\nsigning_key\n' >"$c/leaf.tmpl"
+        _certtool --generate-certificate --load-request "$csr" --load-ca-certificate "$c/a.pem" \
+                --load-ca-privkey "$c/a.key" --template "$c/leaf.tmpl" --outfile "$out" || return 1
+        local i
+        for ((i = 0; i < 7; i++)); do
+                cat "$c/a.pem" "$c/b.pem" >>"$out"
+        done
+        cat "$c/a.pem" >>"$out"
+}
+
+# --- signals -----------------------------------------------------------------------------------
+
+# start_monitor NAME MATCH: dbus-monitor writing to $D/NAME.monitor; returns when it listens.
+start_monitor() {
+        local name=$1 match=$2 f=$D/$1.monitor
+        : >"$f"
+        dbus-monitor --system "$match" </dev/null >"$f" 2>&1 &
+        local pid=$!
+        _track "$pid" "dbus-monitor $name"
+        eval "MONITOR_PID_${name//[^A-Za-z0-9]/_}=$pid"
+        # dbus-monitor prints NameAcquired/NameLost (it became a monitor) before anything else.
+        wait_until 5 grep -q 'NameLost\|NameAcquired' "$f"
+        sleep 0.1
+}
+stop_monitor() {
+        local v="MONITOR_PID_${1//[^A-Za-z0-9]/_}"
+        [[ -n ${!v:-} ]] && _stop_pid "${!v}" TERM 2
+        eval "$v="
+}
+monitor_file() { printf '%s/%s.monitor' "$D" "$1"; }
+
+# --- secrets -------------------------------------------------------------------------------------
+
+# assert_no_secret_in_logs SECRET...: none of the passwords/PINs is in certd.log.
+assert_no_secret_in_logs() {
+        local s found=0
+        [[ -f $D/certd.log ]] || { fail "no certd.log"; return 1; }
+        for s in "$@"; do
+                [[ -n $s ]] || continue
+                if grep -qF -- "$s" "$D/certd.log"; then
+                        fail "a secret (${#s} characters, starts '${s:0:3}') appears in certd.log"
+                        grep -nF -- "$s" "$D/certd.log" | head -n 3 | sed 's/^/    /'
+                        found=1
+                fi
+        done
+        ((found)) || pass "no password or PIN in certd.log ($# secrets checked)"
+        return $found
+}
+
+# --- certd conveniences ------------------------------------------------------------------------
+
+# reply_string JSON: the string of a one-string reply ({"type":"s","data":["..."]}), escapes
+# (\n, \", \\) resolved.
+reply_string() {
+        local s
+        s=$(json_data "$1")
+        printf '%b\n' "${s//\\\"/\"}"
+}
+
+# create_key TYPE CN PASSWORD CSR_FILE: CreateKey; the CSR is written to CSR_FILE.
+create_key() {
+        certs_call CreateKey sss "$1" "$2" "$3" >"$D/.ck.json" || return 1
+        reply_string "$(cat "$D/.ck.json")" >"$4"
+        grep -q 'BEGIN .*CERTIFICATE REQUEST' "$4" || { echo "CreateKey reply is not a CSR: $(head -c 200 "$D/.ck.json")" >&2; return 1; }
+}
+
+# issue TYPE CN PASSWORD CHAIN_FILE [SIGNER] [SIGN_OPTIONS...]: CreateKey, then the CSR
+# (CHAIN_FILE.csr) signed into CHAIN_FILE.
+issue() {
+        local type=$1 cn=$2 pw=$3 out=$4
+        shift 4
+        create_key "$type" "$cn" "$pw" "$out.csr" || return 1
+        sign_csr "$out.csr" "$out" "$@"
+}
+
+# apply TYPE CHAIN_FILE: ApplyCert with the file's contents; prints the info (JSON).
+apply() { certs_call ApplyCert ss "$1" "$(cat "$2")"; }
+# apply_try TYPE CHAIN_FILE: the same through dbus-send, for assert_error.
+apply_try() { certs_try ApplyCert ss "$1" "$(cat "$2")"; }
+
+# list_field TYPE KEY: KEY of every certificate ListCerts(TYPE) returns, one a line.
+list_field() {
+        local j
+        j=$(certs_call ListCerts s "$1") || return 1
+        json_all "$j" "$2"
+}
+list_serials() { list_field "$1" Serial | sort | xargs; }
+list_count() { list_field "$1" Serial | grep -c . ; }
+
+# latest_field TYPE KEY: KEY of GetCert(TYPE, [], "") (the latest NotAfter).
+latest_field() {
+        local j
+        j=$(certs_call GetCert says "$1" 0 "") || return 1
+        json_get "$j" "$2"
+}
+
+# assert_serving: the daemon still answers (after a bad input, a crash test, ...).
+assert_serving() {
+        if _running "$CERTD_PID" && certs_call GetCertTypes >/dev/null 2>&1; then
+                pass "aos-certd still serving${1:+ ($1)}"
+        else
+                fail "aos-certd no longer serving${1:+ ($1)}"
+                return 1
+        fi
+}
+
+# certd_has_faults: the daemon was built with -Dfault_injection=true.
+certd_has_faults() {
+        grep -qs '^#define AOS_FAULT_INJECTION 1' "$AOS_TEST_BUILDDIR/aos-build-config.h" ||
+                grep -qa 'fault injection: killing at' "$CERTD_BIN"
+}
+
+# db_tables: the tables of the daemon's database (sqlite3; only while the daemon is stopped).
+db_sql() { sqlite3 -batch -noheader "$D/certd.db" "$@"; }
+db_tables() { db_sql "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%';"; }
+# db_find_column VALUE: "table column" of the first column that holds VALUE (text).
+db_find_column() {
+        local t c n
+        for t in $(db_tables); do
+                for c in $(db_sql "SELECT name FROM pragma_table_info('$t');"); do
+                        n=$(db_sql "SELECT count(*) FROM \"$t\" WHERE CAST(\"$c\" AS TEXT) = '$1';" 2>/dev/null)
+                        if [[ ${n:-0} -gt 0 ]]; then
+                                printf '%s %s\n' "$t" "$c"
+                                return 0
+                        fi
+                done
+        done
+        return 1
+}

@@ -1,0 +1,129 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# aos-certd, MaxItems and pending keys: applying MaxItems+1 certificates drops the one with the
+# earliest NotAfter (from ListCerts and from the token), never the one just applied; at most 5
+# pending keys per module, the oldest is destroyed (its certificate then gives KeyMismatch).
+. "$(dirname "$0")/lib.sh"
+
+harness_init
+require_certd
+start_bus || harness_finish
+start_polkitd || harness_finish
+setup_softhsm
+
+PW='trim-Owner-Pw-0c83e1'
+
+write_config
+module two pkcs11 ecdsa "clientAuth" "" 2
+module five pkcs11 ecdsa "clientAuth" "" 5
+module pend pkcs11 ecdsa "clientAuth" "" 2
+assert_ok start_certd || harness_finish
+
+declare -A SERIAL=() CERTURL=() KEYURL=() NOTAFTER=()
+
+# apply_days TYPE NAME DAYS: a new key and a certificate valid for DAYS, applied.
+apply_days() {
+        local type=$1 name=$2 days=$3 f=$D/$1-$2.pem
+        if ! issue "$type" "node-$name" "$PW" "$f" ca "days=$days"; then
+                fail "$type: could not make certificate $name"
+                return 1
+        fi
+        if assert_ok apply "$type" "$f"; then
+                SERIAL[$name]=$(json_get "$OUT" Serial)
+                CERTURL[$name]=$(json_get "$OUT" CertURL)
+                KEYURL[$name]=$(json_get "$OUT" KeyURL)
+                NOTAFTER[$name]=$(json_get "$OUT" NotAfter)
+                assert_eq "$(cert_serial "$f")" "${SERIAL[$name]}" "$type: $name applied (NotAfter +$days days)"
+        fi
+}
+
+# expect TYPE NAMES...: ListCerts holds exactly these certificates, the token exactly their
+# certificates and keys, and GetCert's latest is the one with the latest NotAfter.
+expect() {
+        local type=$1 n want=() latest= latest_na=0
+        shift
+        for n in "$@"; do
+                want+=("${SERIAL[$n]}")
+                if ((NOTAFTER[$n] > latest_na)); then
+                        latest_na=${NOTAFTER[$n]}
+                        latest=${SERIAL[$n]}
+                fi
+        done
+        assert_eq "$(printf '%s\n' "${want[@]}" | sort | xargs)" "$(list_serials "$type")" "$type: ListCerts = {$*}"
+        assert_eq "$latest" "$(latest_field "$type" Serial)" "$type: GetCert latest"
+        assert_eq $# "$(token_count "$type" certs "$type")" "$type: certificate objects on the token"
+        assert_eq $# "$(token_count "$type" privkeys "$type")" "$type: keys on the token (no pending keys now)"
+        for n in "$@"; do
+                token_has_object "$type" "${CERTURL[$n]}" || fail "$type: certificate $n missing from the token"
+        done
+}
+# gone TYPE NAME: the certificate and its key are off the token.
+gone() {
+        local type=$1 n=$2
+        if token_has_object "$type" "${CERTURL[$n]}"; then
+                fail "$type: trimmed certificate $n still on the token"
+        else
+                pass "$type: trimmed certificate $n removed from the token"
+        fi
+        if token_has_object "$type" "${KEYURL[$n]}"; then
+                fail "$type: key of trimmed certificate $n still on the token"
+        else
+                pass "$type: key of trimmed certificate $n removed from the token"
+        fi
+}
+
+section "MaxItems=2"
+assert_ok certs_call SetOwner ss two "$PW"
+apply_days two a 200
+apply_days two b 300
+expect two a b
+# Full. The new one has the earliest NotAfter of all, but it was just applied: keep it, drop a.
+apply_days two c 100
+expect two b c
+gone two a
+apply_days two d 400
+expect two b d
+gone two c
+
+section "MaxItems=5"
+assert_ok certs_call SetOwner ss five "$PW"
+apply_days five a 50
+apply_days five b 40
+apply_days five c 30
+apply_days five d 20
+apply_days five e 10
+expect five a b c d e
+# The earliest NotAfter (e) is the last applied before: trimming goes by NotAfter, not by age.
+apply_days five f 60
+expect five a b c d f
+gone five e
+apply_days five g 5
+expect five a b c f g
+gone five d
+
+section "at most 5 pending keys"
+assert_ok certs_call SetOwner ss pend "$PW"
+for i in 1 2 3 4 5 6; do
+        assert_ok create_key pend "node-p$i" "$PW" "$D/pend$i.csr"
+        if ((i == 5)); then
+                assert_eq 5 "$(token_count pend privkeys pend)" "pend: 5 pending keys on the token"
+        fi
+        sleep 0.01
+done
+assert_eq 5 "$(token_count pend privkeys pend)" "pend: still 5 keys after the 6th CreateKey"
+if certs_prop "$(module_path pend)" "$MODULE_IFACE" PendingKeys >"$D/.pk" 2>/dev/null; then
+        assert_eq 5 "$(json_data "$(cat "$D/.pk")")" "pend: Module.PendingKeys"
+fi
+for i in 1 2 6; do
+        sign_csr "$D/pend$i.csr" "$D/pend$i.pem" ca days=$((100 + i)) || fail "sign pend$i"
+done
+assert_error "$E_KEY_MISMATCH" apply_try pend "$D/pend1.pem"
+assert_ok apply pend "$D/pend2.pem"
+assert_ok apply pend "$D/pend6.pem"
+assert_eq 2 "$(list_count pend)" "pend: two certificates"
+assert_eq 5 "$(token_count pend privkeys pend)" "pend: 2 certified keys + 3 pending keys on the token"
+
+assert_serving
+assert_no_secret_in_logs "$PW" "$(cat "$(pin_file two)")" "$(cat "$(pin_file five)")" "$(cat "$(pin_file pend)")"
+stop_certd
+harness_finish
