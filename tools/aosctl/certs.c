@@ -49,7 +49,7 @@ int verb_certs(AosctlContext *ctx, int argc, char *argv[]) {
         if (ctx->json)
                 putchar('[');
         else
-                printf("%-10s %-34s %-28s %-16s %6s\n", "TYPE", "SERIAL", "SUBJECT", "NOT AFTER (UTC)", "DAYS");
+                printf("%-10s %-40s %-28s %-16s %6s\n", "TYPE", "SERIAL", "SUBJECT", "NOT AFTER (UTC)", "DAYS");
 
         for (char **t = types; t && *t; t++) {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -78,7 +78,7 @@ int verb_certs(AosctlContext *ctx, int argc, char *argv[]) {
                         } else {
                                 char date[32];
                                 format_date(v.not_after, date);
-                                printf("%-10s %-34.34s %-28.28s %-16s %6ld\n", strempty(v.type), strempty(v.serial),
+                                printf("%-10s %-40.40s %-28.28s %-16s %6ld\n", strempty(v.type), strempty(v.serial),
                                        strempty(v.subject), date, cert_view_days_left(&v));
                         }
                         first = false;
