@@ -72,6 +72,8 @@ static const char *error_name_for(int r) {
                 return AOS_CERTS_ERROR_NOT_OWNED;
         case -EOPNOTSUPP:
                 return AOS_CERTS_ERROR_NOT_SUPPORTED;
+        case -EINVAL:
+                return SD_BUS_ERROR_INVALID_ARGS;
         case -ECANCELED:
                 return SD_BUS_ERROR_FAILED;
         default:

@@ -268,6 +268,8 @@ START_TEST(test_store_list_remove) {
         ck_assert_int_eq(file_url_path(a.key_url, &kp), 0);
         ck_assert_int_eq(file_url_path(a.cert_url, &cp), 0);
         ck_assert_str_eq(cp + strlen(cp) - 4, ".pem");
+        ck_assert_int_eq(file_mode(kp), 0600);
+        ck_assert_int_eq(file_mode(cp), 0600);
         ck_assert_int_eq(strncmp(kp, cp, strlen(kp) - 4), 0);
         _cleanup_(x509_chain_done) X509Chain loaded = {};
         ck_assert_int_eq(certurl_load_chain(a.cert_url, &loaded), 0);

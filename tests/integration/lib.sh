@@ -24,6 +24,7 @@
 #     harness_finish
 # See README.md for the whole API.
 
+# shellcheck disable=SC2034 # constants and state for the scripts that source this file
 set -u
 set -o pipefail
 
@@ -214,7 +215,7 @@ assert_no_match() {
 }
 # assert_cmp A OP B [WHAT]: integer comparison, OP one of -eq -ne -lt -le -gt -ge.
 assert_cmp() {
-        if [[ $1 =~ ^-?[0-9]+$ && $3 =~ ^-?[0-9]+$ ]] && [ "$1" "$2" "$3" ]; then
+        if [[ $1 =~ ^-?[0-9]+$ && $3 =~ ^-?[0-9]+$ ]] && test "$1" "$2" "$3"; then
                 pass "${4:-value}: $1 $2 $3"
         else
                 fail "${4:-value}: expected '$1' $2 '$3'"
@@ -630,7 +631,7 @@ start_certd() {
                 shift 2
         done
         CERTD_STARTS=$((CERTD_STARTS + 1))
-        printf '=== start %d %s\n' "$CERTD_STARTS" "${envs[*]}" >>"$D/certd.log"
+        printf -- '--- start %d %s\n' "$CERTD_STARTS" "${envs[*]}" >>"$D/certd.log"
         env "${envs[@]}" "$CERTD_BIN" --config "$CONFIG" --log-level debug "$@" \
                 </dev/null >>"$D/certd.log" 2>&1 &
         CERTD_PID=$!
@@ -771,7 +772,7 @@ certs_prop_try() {
 
 # module_path TYPE: the module's object path (sd_bus_path_encode escaping).
 module_path() {
-        local t=$1 out= i c
+        local t=$1 out="" i c
         if [[ -z $t ]]; then
                 printf '%s/module/_' "$CERTS_PATH"
                 return

@@ -19,9 +19,11 @@ for t in test-*.sh; do
         fi
         echo "=== $t"
         start=$(date +%s)
-        out=$(./"$t" 2>&1 | tee /dev/stderr)
+        log=$(mktemp)
+        ./"$t" 2>&1 | tee "$log"
         rc=${PIPESTATUS[0]}
-        line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+        line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+        rm -f "$log"
         p=0 f=0
         if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
                 p=${BASH_REMATCH[1]}

@@ -23,9 +23,16 @@ module iam pkcs11 ecdsa "serverAuth clientAuth" "iam.local localhost" 2
 module cm pkcs11 ecdsa "serverAuth clientAuth" "" 2
 assert_ok start_certd || harness_finish
 
-# bad ERRNAME CMD...: the error, then the daemon still answers.
+# bad ERRNAME CMD...: the error with a message that says what was wrong, then the daemon
+# still answers.
 bad() {
-        assert_error "$@"
+        if assert_error "$@"; then
+                local msg
+                msg=$(printf '%s\n' "$ERR" | sed -n 's/^Error [^:]*: //p' | head -n1)
+                if [[ ${#msg} -lt 12 || $msg =~ ^[[:space:]]*([Ff]ailed|[Ee]rror|[Ii]nvalid)[.!]?[[:space:]]*$ ]]; then
+                        fail "error message too bare: '$msg'"
+                fi
+        fi
         assert_serving
 }
 
@@ -155,6 +162,35 @@ else
 fi
 assert_serving
 assert_eq 1 "$(list_count iam)" "still one certificate"
+
+section "a bad configuration stops the daemon with file, line, key and why"
+# run_bad_config NAME LINE_KEY...: aos-certd with a config whose [Module iam] has the lines.
+run_bad_config() {
+        local name=$1
+        shift
+        local f=$D/bad-$name.conf
+        {
+                printf '[Certd]\nCACert=%s\nDatabase=%s\nStorageDir=%s\n\n[Module iam]\nPlugin=sw\n' \
+                        "$AOS_TEST_PKI/ca.pem" "$D/bad-$name.db" "$D/bad-certs"
+                printf '%s\n' "$@"
+        } >"$f"
+        timeout 10 "$CERTD_BIN" --config "$f" >"$D/bad-$name.log" 2>&1
+        BAD_RC=$?
+        BAD_OUT=$(cat "$D/bad-$name.log")
+}
+run_bad_config maxitems MaxItems=9
+assert_cmp "$BAD_RC" -ne 0 "MaxItems=9: exit status"
+assert_cmp "$BAD_RC" -ne 124 "MaxItems=9: does not hang"
+assert_match "bad-maxitems.conf:8" "$BAD_OUT" "MaxItems=9: names file and line"
+assert_match "MaxItems" "$BAD_OUT" "MaxItems=9: names the key"
+run_bad_config typo MaxItem=2
+assert_cmp "$BAD_RC" -ne 0 "unknown key: exit status"
+assert_match "bad-typo.conf:8" "$BAD_OUT" "unknown key: names file and line"
+assert_match "MaxItem" "$BAD_OUT" "unknown key: names the key"
+run_bad_config plugin Plugin=floppy
+assert_cmp "$BAD_RC" -ne 0 "unknown plugin: exit status"
+assert_match "floppy" "$BAD_OUT" "unknown plugin: names the value"
+assert_serving "the running daemon is not affected"
 
 assert_no_secret_in_logs "$PW" "$WRONG" "$OTHER_PW" "$(cat "$(pin_file iam)")" "$(cat "$(pin_file cm)")"
 stop_certd

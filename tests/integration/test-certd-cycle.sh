@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck disable=SC2046 # $(ay_args ...) is split into busctl's "ay" arguments on purpose
 # aos-certd, the whole cycle: SetOwner, CreateKey (the CSR's CN, EKUs, SANs, key type), sign,
 # ApplyCert (the info dict), GetCert, ListCerts, the Module objects, the keys on the token,
 # CertChanged, CreateSelfSignedCert, renewal, Clear. Modules: ECDSA with EKUs and SANs (iam),

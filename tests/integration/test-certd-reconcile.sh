@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck disable=SC2046 # $(ay_args ...) is split into busctl's "ay" arguments on purpose
 # aos-certd, start-up reconciliation and crash safety: a restart keeps everything (pending keys
 # too); a database row deleted while stopped comes back from the token; a bogus row is removed;
 # an orphan key or certificate on the token is removed (not with SkipValidation=yes); and for
@@ -43,7 +44,6 @@ section "restart keeps certificates and pending keys"
 assert_ok certs_call SetOwner ss iam "$PW"
 assert_ok issue iam node-1 "$PW" "$D/x1.pem" ca days=100
 assert_ok apply iam "$D/x1.pem"
-x1_url=$(json_get "$OUT" CertURL)
 x1_fp=$(json_get "$OUT" Fingerprint)
 assert_ok issue iam node-1 "$PW" "$D/x2.pem" ca days=200
 assert_ok apply iam "$D/x2.pem"
@@ -175,7 +175,6 @@ else
         }
         reset_crash() {
                 run certs_call Clear s crash
-                CRASH_N=0
         }
 
         section "createkey-after-generate"

@@ -33,7 +33,7 @@ section "both modules take the same token"
 assert_ok certs_call SetOwner ss alpha "$PW"
 assert_ok certs_call SetOwner ss beta "$PW"
 run softhsm2-util --show-slots
-assert_eq 1 "$(printf '%s\n' "$OUT" | grep -cE "Label:[[:space:]]+$TOKEN[[:space:]]*\$")" "one token labelled $TOKEN"
+assert_eq 1 "$(printf '%s\n' "$OUT" | grep -cE "Label:[[:space:]]+${TOKEN}[[:space:]]*\$")" "one token labelled $TOKEN"
 assert_true "one PIN file for the token" test -s "$(pin_file $TOKEN)"
 
 section "keys and certificates of both"
@@ -41,7 +41,7 @@ assert_ok issue alpha node-a "$PW" "$D/a1.pem" ca
 assert_ok issue beta node-b "$PW" "$D/b1.pem" ca
 assert_ok apply alpha "$D/a1.pem"
 assert_ok apply beta "$D/b1.pem"
-a1=$(cert_serial "$D/a1.pem")
+
 b1=$(cert_serial "$D/b1.pem")
 state alpha 1 1 "after both applied"
 state beta 1 1 "after both applied"

@@ -17,6 +17,7 @@ write_config
 module two pkcs11 ecdsa "clientAuth" "" 2
 module five pkcs11 ecdsa "clientAuth" "" 5
 module pend pkcs11 ecdsa "clientAuth" "" 2
+module conc pkcs11 ecdsa "clientAuth" "" 2
 assert_ok start_certd || harness_finish
 
 declare -A SERIAL=() CERTURL=() KEYURL=() NOTAFTER=()
@@ -40,7 +41,7 @@ apply_days() {
 # expect TYPE NAMES...: ListCerts holds exactly these certificates, the token exactly their
 # certificates and keys, and GetCert's latest is the one with the latest NotAfter.
 expect() {
-        local type=$1 n want=() latest= latest_na=0
+        local type=$1 n want=() latest="" latest_na=0
         shift
         for n in "$@"; do
                 want+=("${SERIAL[$n]}")
@@ -122,6 +123,53 @@ assert_ok apply pend "$D/pend2.pem"
 assert_ok apply pend "$D/pend6.pem"
 assert_eq 2 "$(list_count pend)" "pend: two certificates"
 assert_eq 5 "$(token_count pend privkeys pend)" "pend: 2 certified keys + 3 pending keys on the token"
+
+section "concurrent calls"
+assert_ok certs_call SetOwner ss conc "$PW"
+pids=()
+for i in 1 2 3 4 5 6; do
+        certs_call CreateKey sss conc "node-c$i" "$PW" >"$D/conc$i.json" 2>"$D/conc$i.err" &
+        pids+=($!)
+done
+ok=0
+for i in 1 2 3 4 5 6; do
+        wait "${pids[i - 1]}" && ok=$((ok + 1))
+        reply_string "$(cat "$D/conc$i.json")" >"$D/conc$i.csr"
+done
+assert_eq 6 "$ok" "6 concurrent CreateKey calls succeeded"
+assert_eq 5 "$(token_count conc privkeys conc)" "conc: 5 pending keys on the token"
+ok=0 mismatch=0 other=0
+for i in 1 2 3 4 5 6; do
+        sign_csr "$D/conc$i.csr" "$D/conc$i.pem" ca days=$((10 * i)) || fail "sign conc$i"
+done
+# All six ApplyCerts at once: one key was dropped (KeyMismatch), five apply, MaxItems=2 trims.
+pids=()
+for i in 1 2 3 4 5 6; do
+        apply_try conc "$D/conc$i.pem" >"$D/conca$i.out" 2>"$D/conca$i.err" &
+        pids+=($!)
+done
+for i in 1 2 3 4 5 6; do
+        if wait "${pids[i - 1]}"; then
+                ok=$((ok + 1))
+        elif grep -q "$E_KEY_MISMATCH" "$D/conca$i.err"; then
+                mismatch=$((mismatch + 1))
+        else
+                other=$((other + 1))
+                log "# conc$i: $(cat "$D/conca$i.err")"
+        fi
+done
+assert_eq "5 1 0" "$ok $mismatch $other" "concurrent ApplyCert: applied, KeyMismatch, other errors"
+assert_eq 2 "$(list_count conc)" "conc: MaxItems=2 after concurrent applies"
+assert_eq 2 "$(token_count conc certs conc)" "conc: 2 certificate objects on the token"
+assert_eq 2 "$(token_count conc privkeys conc)" "conc: 2 keys on the token"
+# Which two remain depends on the order the daemon took the calls in ("never the one just
+# applied"), but conc6 (the latest NotAfter, from the newest key) can never be the one dropped.
+final=$(list_serials conc)
+assert_match "(^| )$(cert_serial "$D/conc6.pem")( |\$)" "$final" "conc: the latest NotAfter kept"
+applied_all=$(for i in 1 2 3 4 5 6; do cert_serial "$D/conc$i.pem"; done)
+for sn in $final; do
+        printf '%s\n' "$applied_all" | grep -qx "$sn" || fail "conc: unknown serial $sn listed"
+done
 
 assert_serving
 assert_no_secret_in_logs "$PW" "$(cat "$(pin_file two)")" "$(cat "$(pin_file five)")" "$(cat "$(pin_file pend)")"

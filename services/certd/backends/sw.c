@@ -2,7 +2,8 @@
 /* The sw key storage backend, for development: keys generated in software and kept in files.
  *   StorageDir/<type>/            0700, this module's only storage
  *   StorageDir/<type>/<id>.key    the private key, PEM PKCS#8 unencrypted, 0600
- *   StorageDir/<type>/<id>.pem    the certificate chain, leaf first (no secret)
+ *   StorageDir/<type>/<id>.pem    the certificate chain, leaf first, 0600 as well (DESIGN §4;
+ *                                 readers get certificates over the bus)
  * <id> is 32 random hex characters; a certificate takes the id of its key. URLs are
  * "file:<path>". Nothing here protects a key from root: use pkcs11 or tpm for that. */
 
@@ -230,7 +231,7 @@ static int sw_store_cert(CertBackend *b, const char *key_url, const X509Chain *c
         r = x509_chain_to_pem(chain, &pem);
         if (r < 0)
                 return log_error_errno(r, "Module %s: cannot encode the certificate chain: %m", b->module->type);
-        r = write_file_atomic(path, pem, strlen(pem), 0644);
+        r = write_file_atomic(path, pem, strlen(pem), 0600);
         if (r < 0)
                 return log_error_errno(r, "Module %s: cannot write %s: %m", b->module->type, path);
 
