@@ -3,6 +3,7 @@
 
 #include <getopt.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <systemd/sd-daemon.h>
 
 #include "aos-build-config.h"
@@ -72,6 +73,8 @@ static int run(int argc, char *argv[]) {
         int r;
 
         log_set_identifier("aos-certd");
+        /* Passwords and PINs pass through this process: no core file may keep them. */
+        (void) prctl(PR_SET_DUMPABLE, 0);
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r;
