@@ -7,9 +7,11 @@
  *
  * Booleans are yes/no (also true/false, 1/0, on/off); lists are space-separated; durations
  * are a number with an optional "s", "sec" or "min" suffix (seconds without one).
- * Errors name file, line, key and why: "/etc/aos/iam.conf:12: key 'MaxItems' in [Module iam]:
- * value '9' out of range 1..5". Unknown keys in a known section are errors (typos must not
- * pass silently); unknown sections are ignored so that newer files work with older daemons. */
+ * Errors name file, line, section, key and why: "/etc/aos/iam.conf:12: [Module iam] MaxItems:
+ * '9' is out of range 1..5". Unknown keys in a known section are errors (typos must not pass
+ * silently); unknown sections are ignored so that newer files work with older daemons.
+ * Every daemon validates the whole file, so a mistake in any section stops all of them: a
+ * half-valid configuration is not run. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -42,8 +44,8 @@ typedef struct ModuleConfig {
         ModulePlugin plugin;    /* default pkcs11 */
         KeyAlgorithm algorithm; /* default ecdsa */
         unsigned max_items;     /* default 2; 1..5, >= 2 unless self_signed */
-        char **extended_key_usage; /* "serverAuth"/"clientAuth", config order, no duplicates */
-        char **alternative_names;  /* DNS names */
+        char **extended_key_usage; /* "serverAuth"/"clientAuth", config order, no duplicates; never NULL */
+        char **alternative_names;  /* DNS names; never NULL (empty list by default) */
         bool skip_validation;
         bool self_signed;
         bool disabled;

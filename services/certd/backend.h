@@ -53,11 +53,12 @@ struct CertBackendVTable {
         void (*done)(CertBackend *b);
 
         /* Takes ownership of the storage with password. pkcs11: initializes the token with the
-         * password as SO PIN and a CSPRNG user PIN written 0600 to UserPINFile, unless the
-         * token is already initialized: then the SO PIN must equal password (else -EACCES,
-         * unless the token holds no objects at all, in which case it is re-initialized), and the
-         * user PIN is (re)set if the PIN file is missing or stale. Never destroys objects of
-         * other modules. sw: creates StorageDir/<type> (0700). */
+         * password as SO PIN and a CSPRNG user PIN written 0600 to UserPINFile; a token that is
+         * initialized already must accept password as its SO PIN (-EACCES otherwise, tried
+         * once: a real token locks its SO PIN after a few wrong attempts, and PKCS#11 cannot
+         * re-initialize a token without its current SO PIN), and then gets a new user PIN only
+         * if the PIN file is missing or stale. Never destroys objects of other modules.
+         * sw: creates StorageDir/<type> (0700). */
         int (*set_owner)(CertBackend *b, const char *password);
 
         /* Generates a key of module->algorithm inside the storage (non-extractable where the

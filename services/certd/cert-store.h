@@ -46,6 +46,7 @@ int cert_store_get(sqlite3 *db, const char *type, const void *issuer_der, size_t
  * may be NULL). */
 int cert_store_commit_apply(sqlite3 *db, const CertRecord *rec, char *const *trimmed_cert_urls);
 int cert_store_add(sqlite3 *db, const CertRecord *rec);
+/* Return 1 if a row was removed, 0 if there was none (repeating a removal is not an error). */
 int cert_store_remove(sqlite3 *db, const char *type, const char *cert_url);
 /* Removes the type's certificates and pending keys (not its owner verifier). */
 int cert_store_clear_type(sqlite3 *db, const char *type);
