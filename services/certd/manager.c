@@ -346,15 +346,38 @@ static int operation_start(Operation *op, sd_bus_error *error) {
         return 1;
 }
 
-static int operation_new(ModuleSlot *s, OperationKind kind, sd_bus_message *call, Operation **ret) {
+/* Queues kind for s on behalf of call, with copies of the arguments it needs (NULL: none). */
+static int operation_launch(ModuleSlot *s, OperationKind kind, sd_bus_message *call, const char *password,
+                            const char *subject, const char *pem, sd_bus_error *error) {
         Operation *op = calloc(1, sizeof(Operation));
+        int r;
+
         if (!op)
                 return -ENOMEM;
         op->slot = s;
         op->kind = kind;
         op->call = sd_bus_message_ref(call);
-        *ret = op;
-        return 0;
+        if ((password && !(op->password = strdup(password))) || (subject && !(op->subject = strdup(subject))) ||
+            (pem && !(op->pem = strdup(pem)))) {
+                operation_free(op);
+                return -ENOMEM;
+        }
+        op->pem_size = pem ? strlen(pem) : 0;
+
+        r = operation_start(op, error);
+        if (r < 0)
+                operation_free(op);
+        return r;
+}
+
+/* The common head of every mutating method: the module exists, and polkit agrees.
+ * Returns 1 to go on, 0 when the call is parked for polkit, <0 with error set. */
+static int authorize_for_module(Manager *m, sd_bus_message *call, const char *type, ModuleSlot **ret,
+                                sd_bus_error *error) {
+        int r = validate_type(m, type, ret, error);
+        if (r < 0)
+                return r;
+        return bus_verify_polkit_async(call, CERTS_POLKIT_ACTION, &m->polkit_registry, error);
 }
 
 /* ---- methods ---- */
@@ -377,73 +400,42 @@ static int method_set_owner(sd_bus_message *call, void *userdata, sd_bus_error *
         Manager *m = userdata;
         const char *type, *password;
         ModuleSlot *s;
-        Operation *op;
         int r;
 
         r = sd_bus_message_read(call, "ss", &type, &password);
         if (r < 0)
                 return r;
-        r = validate_type(m, type, &s, error);
-        if (r < 0)
-                return r;
         r = validate_password(password, error);
         if (r < 0)
                 return r;
-        r = bus_verify_polkit_async(call, CERTS_POLKIT_ACTION, &m->polkit_registry, error);
+        r = authorize_for_module(m, call, type, &s, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-
-        r = operation_new(s, OP_SET_OWNER, call, &op);
-        if (r < 0)
-                return r;
-        op->password = strdup(password);
-        if (!op->password) {
-                operation_free(op);
-                return -ENOMEM;
-        }
-        r = operation_start(op, error);
-        if (r < 0)
-                operation_free(op);
-        return r;
+        return operation_launch(s, OP_SET_OWNER, call, password, NULL, NULL, error);
 }
 
 static int method_clear(sd_bus_message *call, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         const char *type;
         ModuleSlot *s;
-        Operation *op;
         int r;
 
         r = sd_bus_message_read(call, "s", &type);
         if (r < 0)
                 return r;
-        r = validate_type(m, type, &s, error);
-        if (r < 0)
-                return r;
-        r = bus_verify_polkit_async(call, CERTS_POLKIT_ACTION, &m->polkit_registry, error);
+        r = authorize_for_module(m, call, type, &s, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-
-        r = operation_new(s, OP_CLEAR, call, &op);
-        if (r < 0)
-                return r;
-        r = operation_start(op, error);
-        if (r < 0)
-                operation_free(op);
-        return r;
+        return operation_launch(s, OP_CLEAR, call, NULL, NULL, NULL, error);
 }
 
 static int method_create_key(sd_bus_message *call, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         const char *type, *subject, *password;
         ModuleSlot *s;
-        Operation *op;
         int r;
 
         r = sd_bus_message_read(call, "sss", &type, &subject, &password);
-        if (r < 0)
-                return r;
-        r = validate_type(m, type, &s, error);
         if (r < 0)
                 return r;
         r = validate_subject(subject, error);
@@ -452,36 +444,19 @@ static int method_create_key(sd_bus_message *call, void *userdata, sd_bus_error 
         r = validate_password(password, error);
         if (r < 0)
                 return r;
-        r = bus_verify_polkit_async(call, CERTS_POLKIT_ACTION, &m->polkit_registry, error);
+        r = authorize_for_module(m, call, type, &s, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-
-        r = operation_new(s, OP_CREATE_KEY, call, &op);
-        if (r < 0)
-                return r;
-        op->subject = strdup(subject);
-        op->password = strdup(password);
-        if (!op->subject || !op->password) {
-                operation_free(op);
-                return -ENOMEM;
-        }
-        r = operation_start(op, error);
-        if (r < 0)
-                operation_free(op);
-        return r;
+        return operation_launch(s, OP_CREATE_KEY, call, password, subject, NULL, error);
 }
 
 static int method_apply_cert(sd_bus_message *call, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         const char *type, *pem;
         ModuleSlot *s;
-        Operation *op;
         int r;
 
         r = sd_bus_message_read(call, "ss", &type, &pem);
-        if (r < 0)
-                return r;
-        r = validate_type(m, type, &s, error);
         if (r < 0)
                 return r;
         size_t l = strlen(pem);
@@ -491,30 +466,16 @@ static int method_apply_cert(sd_bus_message *call, void *userdata, sd_bus_error 
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "The certificate chain is %zu bytes long; at most %d are accepted.",
                                          l, PEM_ARG_MAX);
-        r = bus_verify_polkit_async(call, CERTS_POLKIT_ACTION, &m->polkit_registry, error);
+        r = authorize_for_module(m, call, type, &s, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-
-        r = operation_new(s, OP_APPLY_CERT, call, &op);
-        if (r < 0)
-                return r;
-        op->pem = strdup(pem);
-        op->pem_size = l;
-        if (!op->pem) {
-                operation_free(op);
-                return -ENOMEM;
-        }
-        r = operation_start(op, error);
-        if (r < 0)
-                operation_free(op);
-        return r;
+        return operation_launch(s, OP_APPLY_CERT, call, NULL, NULL, pem, error);
 }
 
 static int method_create_self_signed(sd_bus_message *call, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         const char *type, *password;
         ModuleSlot *s;
-        Operation *op;
         int r;
 
         r = sd_bus_message_read(call, "ss", &type, &password);
@@ -529,23 +490,10 @@ static int method_create_self_signed(sd_bus_message *call, void *userdata, sd_bu
         r = validate_password(password, error);
         if (r < 0)
                 return r;
-        r = bus_verify_polkit_async(call, CERTS_POLKIT_ACTION, &m->polkit_registry, error);
+        r = authorize_for_module(m, call, type, &s, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-
-        r = operation_new(s, OP_SELF_SIGNED, call, &op);
-        if (r < 0)
-                return r;
-        op->subject = strdup(m->config->node.id ?: "Aos Core");
-        op->password = strdup(password);
-        if (!op->subject || !op->password) {
-                operation_free(op);
-                return -ENOMEM;
-        }
-        r = operation_start(op, error);
-        if (r < 0)
-                operation_free(op);
-        return r;
+        return operation_launch(s, OP_SELF_SIGNED, call, password, m->config->node.id ?: "Aos Core", NULL, error);
 }
 
 static int method_get_cert(sd_bus_message *call, void *userdata, sd_bus_error *error) {
