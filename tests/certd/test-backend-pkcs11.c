@@ -494,7 +494,12 @@ static void check_key_attributes(const Item *it) {
         ck_assert_uint_eq(n, 1);
 
         CK_BBOOL sensitive = CK_FALSE, extractable = CK_TRUE, never = CK_FALSE, token = CK_FALSE, priv = CK_FALSE;
+        CK_BBOOL sign = CK_FALSE, decrypt = CK_TRUE, unwrap = CK_TRUE, derive = CK_TRUE;
         CK_ATTRIBUTE a[] = {
+                { CKA_SIGN, &sign, sizeof sign },
+                { CKA_DECRYPT, &decrypt, sizeof decrypt },
+                { CKA_UNWRAP, &unwrap, sizeof unwrap },
+                { CKA_DERIVE, &derive, sizeof derive },
                 { CKA_SENSITIVE, &sensitive, sizeof sensitive },
                 { CKA_EXTRACTABLE, &extractable, sizeof extractable },
                 { CKA_NEVER_EXTRACTABLE, &never, sizeof never },
@@ -502,6 +507,11 @@ static void check_key_attributes(const Item *it) {
                 { CKA_PRIVATE, &priv, sizeof priv },
         };
         ck_assert_int_eq(r.f->C_GetAttributeValue(r.s, h[0], a, ELEMENTSOF(a)), CKR_OK);
+        /* Sign-only: never a decryption or unwrapping oracle. */
+        ck_assert(sign);
+        ck_assert(!decrypt);
+        ck_assert(!unwrap);
+        ck_assert(!derive);
         ck_assert(sensitive);
         ck_assert(!extractable);
         ck_assert(never);

@@ -1015,20 +1015,27 @@ static int pkcs11_create_key(CertBackend *b, char **ret_key_url, char **ret_key_
         if (r < 0)
                 return log_error_errno(r, "Cannot get random bytes: %m");
 
-        CK_ATTRIBUTE pub_tmpl[7] = {
+        /* Identity keys only sign: a key that could also decrypt or unwrap would be an oracle
+         * for anyone who may use it. */
+        CK_ATTRIBUTE pub_tmpl[9] = {
                 { CKA_TOKEN, &yes, sizeof yes },
                 { CKA_PRIVATE, &no, sizeof no },
                 { CKA_VERIFY, &yes, sizeof yes },
+                { CKA_ENCRYPT, &no, sizeof no },
+                { CKA_WRAP, &no, sizeof no },
                 { CKA_ID, id, sizeof id },
                 { CKA_LABEL, (void *) type, strlen(type) },
         };
-        CK_ULONG n_pub = 5;
+        CK_ULONG n_pub = 7;
         CK_ATTRIBUTE priv_tmpl[] = {
                 { CKA_TOKEN, &yes, sizeof yes },
                 { CKA_PRIVATE, &yes, sizeof yes },
                 { CKA_SENSITIVE, &yes, sizeof yes },
                 { CKA_EXTRACTABLE, &no, sizeof no },
                 { CKA_SIGN, &yes, sizeof yes },
+                { CKA_DECRYPT, &no, sizeof no },
+                { CKA_UNWRAP, &no, sizeof no },
+                { CKA_DERIVE, &no, sizeof no },
                 { CKA_ID, id, sizeof id },
                 { CKA_LABEL, (void *) type, strlen(type) },
         };
