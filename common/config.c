@@ -117,6 +117,7 @@ typedef enum NodeLinkKey {
         NODELINK_KEY_RECONNECT_MAX_SEC,
         NODELINK_KEY_CALL_TIMEOUT_SEC,
         NODELINK_KEY_PROVISIONING_TIMEOUT_SEC,
+        NODELINK_KEY_STATE_DIR,
         _NODELINK_KEY_MAX,
 } NodeLinkKey;
 
@@ -130,6 +131,7 @@ static const char *const nodelink_keys[_NODELINK_KEY_MAX] = {
         [NODELINK_KEY_RECONNECT_MAX_SEC] = "ReconnectMaxSec",
         [NODELINK_KEY_CALL_TIMEOUT_SEC] = "CallTimeoutSec",
         [NODELINK_KEY_PROVISIONING_TIMEOUT_SEC] = "ProvisioningTimeoutSec",
+        [NODELINK_KEY_STATE_DIR] = "StateDir",
 };
 
 typedef enum SectionKind {
@@ -1010,8 +1012,11 @@ static int nodelink_from_parser(Parser *p, NodeLinkConfig *c) {
                            &c->call_timeout_usec);
         if (r < 0)
                 return r;
-        return field_duration(&f[NODELINK_KEY_PROVISIONING_TIMEOUT_SEC], 300 * USEC_PER_SEC, USEC_PER_SEC,
-                              &c->provisioning_timeout_usec);
+        r = field_duration(&f[NODELINK_KEY_PROVISIONING_TIMEOUT_SEC], 300 * USEC_PER_SEC, USEC_PER_SEC,
+                           &c->provisioning_timeout_usec);
+        if (r < 0)
+                return r;
+        return field_path(&f[NODELINK_KEY_STATE_DIR], "/var/lib/aos/nodelink", &c->state_dir);
 }
 
 int config_load(const char *path, bool allow_missing, AosConfig **ret, char **ret_error) {
@@ -1076,6 +1081,7 @@ AosConfig *config_free(AosConfig *c) {
         free(c->nodelink.main_protected);
         free(c->nodelink.main_bootstrap);
         free(c->nodelink.cert_type);
+        free(c->nodelink.state_dir);
 
         free(c);
         return NULL;

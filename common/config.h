@@ -89,6 +89,7 @@ typedef struct NodeLinkConfig {
         uint64_t reconnect_max_usec; /* default 30 s */
         uint64_t call_timeout_usec;          /* CallTimeoutSec=, default 60 s */
         uint64_t provisioning_timeout_usec;  /* ProvisioningTimeoutSec=, default 300 s */
+        char *state_dir;        /* StateDir=, default /var/lib/aos/nodelink: the bootstrap key and certificate */
 } NodeLinkConfig;
 
 typedef struct AosConfig {

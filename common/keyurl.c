@@ -26,6 +26,7 @@ static const char *const scheme_names[_KEY_URL_SCHEME_MAX] = {
 /* Everything below is process-wide and shared by every caller, so it sits behind one lock. */
 static pthread_mutex_t keyurl_lock = PTHREAD_MUTEX_INITIALIZER;
 static KeyUrlOpener registered_openers[_KEY_URL_SCHEME_MAX];
+static KeyUrlPubkeyOpener registered_pubkey_openers[_KEY_URL_SCHEME_MAX];
 static CertUrlLoader registered_loaders[_KEY_URL_SCHEME_MAX];
 static bool gnutls_pkcs11_ready;
 static bool gnutls_pkcs11_registered_added;
@@ -607,6 +608,44 @@ int keyurl_open_privkey(const char *url, gnutls_privkey_t *ret) {
         return -EINVAL;
 }
 
+int keyurl_open_pubkey(const char *url, gnutls_pubkey_t *ret) {
+        _cleanup_(gnutls_privkey_deinitp) gnutls_privkey_t key = NULL;
+        _cleanup_(gnutls_pubkey_deinitp) gnutls_pubkey_t pub = NULL;
+        KeyUrlPubkeyOpener opener;
+        KeyUrlScheme s;
+        int r, gr;
+
+        if (!url || !ret)
+                return -EINVAL;
+        r = keyurl_scheme(url, &s);
+        if (r < 0)
+                return r;
+
+        {
+                LOCK_GUARD(&keyurl_lock);
+                opener = registered_pubkey_openers[s];
+        }
+        if (opener)
+                return opener(url, ret);
+
+        /* The private key knows its public half (file: holds both, pkcs11: finds the public
+         * object or the key's attributes). */
+        r = keyurl_open_privkey(url, &key);
+        if (r < 0)
+                return r;
+        gr = gnutls_pubkey_init(&pub);
+        if (gr < 0)
+                return errno_from_gnutls(gr);
+        gr = gnutls_pubkey_import_privkey(pub, key, 0, 0);
+        if (gr == GNUTLS_E_INVALID_REQUEST)
+                return -EOPNOTSUPP;
+        if (gr < 0)
+                return errno_from_gnutls(gr);
+
+        *ret = TAKE_PTR(pub);
+        return 0;
+}
+
 /* ---- certificate chains ------------------------------------------------------------------- */
 
 static int chain_append(X509Chain *c, gnutls_x509_crt_t crt) {
@@ -808,4 +847,11 @@ void keyurl_register(KeyUrlScheme scheme, KeyUrlOpener opener, CertUrlLoader loa
         LOCK_GUARD(&keyurl_lock);
         registered_openers[scheme] = opener;
         registered_loaders[scheme] = loader;
+}
+
+void keyurl_register_pubkey(KeyUrlScheme scheme, KeyUrlPubkeyOpener opener) {
+        if ((int) scheme < 0 || (int) scheme >= (int) _KEY_URL_SCHEME_MAX)
+                return;
+        LOCK_GUARD(&keyurl_lock);
+        registered_pubkey_openers[scheme] = opener;
 }

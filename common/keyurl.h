@@ -5,7 +5,7 @@
  * for every backend, so that CSR signing and TLS take the same path.
  *   file:/var/lib/aos/certs/iam/<id>.key         (PEM, PKCS#8 or traditional)
  *   pkcs11:token=aoscore;object=iam;id=%01%02;type=private?module-path=/usr/lib/...so&pin-source=/var/lib/aos/aoscore.pin
- *   tpm2:handle=0x81000100?tcti=swtpm:path=/run/tpm.sock     (added by the TPM backend)
+ *   tpm2:handle=0x81410203?tcti=swtpm:path=/run/tpm.sock     (common/tpm2-key.h, registered)
  * pkcs11 URLs follow RFC 7512; the PIN is read from pin-source (pin-value is refused so that a
  * PIN never ends up in the database or on the bus). */
 
@@ -48,11 +48,21 @@ int file_url_path(const char *url, char **ret_path);
  * PIN, -EPROTONOSUPPORT for a scheme no opener is registered for. */
 int keyurl_open_privkey(const char *url, gnutls_privkey_t *ret);
 
+/* Opens the public half of the key at a URL. For file: and pkcs11: it comes from the private key;
+ * a scheme whose opener makes keys gnutls cannot derive the public key of (tpm2:, whose keys are
+ * gnutls_privkey_import_ext4() callbacks) registers its own pubkey opener. -EOPNOTSUPP when
+ * there is neither. Errors as keyurl_open_privkey(). */
+int keyurl_open_pubkey(const char *url, gnutls_pubkey_t *ret);
+
 /* Loads the certificate chain stored at a certificate URL (file: a PEM chain; pkcs11: the
  * certificate object and its issuers found on the same token). */
 int certurl_load_chain(const char *url, X509Chain *ret);
 
-/* Lets another backend (TPM) serve its scheme without common/ depending on it. */
+/* Lets another backend (TPM) serve its scheme without keyurl depending on it: tpm2: URLs are
+ * served once tpm2_key_register() (common/tpm2-key.h, built with TPM support) has run. NULL
+ * unregisters. */
 typedef int (*KeyUrlOpener)(const char *url, gnutls_privkey_t *ret);
+typedef int (*KeyUrlPubkeyOpener)(const char *url, gnutls_pubkey_t *ret);
 typedef int (*CertUrlLoader)(const char *url, X509Chain *ret);
 void keyurl_register(KeyUrlScheme scheme, KeyUrlOpener opener, CertUrlLoader loader);
+void keyurl_register_pubkey(KeyUrlScheme scheme, KeyUrlPubkeyOpener opener);

@@ -728,6 +728,12 @@ static int pubkey_from_privkey(gnutls_privkey_t key, gnutls_pubkey_t *ret) {
         return 0;
 }
 
+int x509_pubkey_key_id(gnutls_pubkey_t pub, char **ret_key_id) {
+        if (!pub || !ret_key_id)
+                return -EINVAL;
+        return pubkey_key_id(pub, ret_key_id);
+}
+
 int x509_privkey_key_id(gnutls_privkey_t key, char **ret_key_id) {
         _cleanup_(gnutls_pubkey_deinitp) gnutls_pubkey_t pub = NULL;
         int r;
@@ -834,6 +840,30 @@ int x509_cert_info(gnutls_x509_crt_t crt, X509CertInfo *ret) {
 
 /* ---- making requests and certificates ----------------------------------------------------- */
 
+/* The key's public half: a copy of pub if given, else derived from key. */
+static int pubkey_of(gnutls_privkey_t key, gnutls_pubkey_t pub, gnutls_pubkey_t *ret) {
+        _cleanup_datum_ gnutls_datum_t der = {};
+        _cleanup_(gnutls_pubkey_deinitp) gnutls_pubkey_t copy = NULL;
+        int gr;
+
+        if (!pub)
+                return pubkey_from_privkey(key, ret);
+
+        gr = gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &der);
+        if (gr >= 0)
+                gr = gnutls_pubkey_init(&copy);
+        if (gr >= 0)
+                gr = gnutls_pubkey_import(copy, &der, GNUTLS_X509_FMT_DER);
+        if (gr < 0)
+                return errno_from_gnutls(gr);
+        /* Both halves must at least be of one algorithm (the signature check comes later). */
+        if (gnutls_pubkey_get_pk_algorithm(copy, NULL) != gnutls_privkey_get_pk_algorithm(key, NULL))
+                return -EKEYREJECTED;
+
+        *ret = TAKE_PTR(copy);
+        return 0;
+}
+
 static int pick_digest(gnutls_privkey_t key, gnutls_digest_algorithm_t *ret_digest, bool *ret_rsa) {
         int pk = gnutls_privkey_get_pk_algorithm(key, NULL);
 
@@ -864,6 +894,11 @@ static int check_names(const char *cn, char *const *eku, char *const *dns_names)
 
 int x509_make_csr(gnutls_privkey_t key, const char *cn, char *const *eku, char *const *dns_names,
                   char **ret_pem) {
+        return x509_make_csr_with_pubkey(key, NULL, cn, eku, dns_names, ret_pem);
+}
+
+int x509_make_csr_with_pubkey(gnutls_privkey_t key, gnutls_pubkey_t given_pub, const char *cn, char *const *eku,
+                              char *const *dns_names, char **ret_pem) {
         _cleanup_(gnutls_x509_crq_deinitp) gnutls_x509_crq_t crq = NULL;
         _cleanup_(gnutls_pubkey_deinitp) gnutls_pubkey_t pub = NULL;
         _cleanup_datum_ gnutls_datum_t out = {};
@@ -880,7 +915,7 @@ int x509_make_csr(gnutls_privkey_t key, const char *cn, char *const *eku, char *
         r = pick_digest(key, &digest, &rsa);
         if (r < 0)
                 return r;
-        r = pubkey_from_privkey(key, &pub);
+        r = pubkey_of(key, given_pub, &pub);
         if (r < 0)
                 return r;
 
@@ -912,6 +947,9 @@ int x509_make_csr(gnutls_privkey_t key, const char *cn, char *const *eku, char *
         gr = gnutls_x509_crq_privkey_sign(crq, key, digest, 0);
         if (gr < 0)
                 return errno_from_gnutls(gr);
+        /* With the public key given separately, nothing else says the two belong together. */
+        if (given_pub && gnutls_x509_crq_verify(crq, 0) < 0)
+                return -EKEYREJECTED;
 
         gr = gnutls_x509_crq_export2(crq, GNUTLS_X509_FMT_PEM, &out);
         if (gr < 0)
@@ -926,6 +964,28 @@ int x509_make_csr(gnutls_privkey_t key, const char *cn, char *const *eku, char *
 
 int x509_make_self_signed(gnutls_privkey_t key, const char *cn, char *const *eku,
                           char *const *dns_names, uint64_t lifetime_usec, gnutls_x509_crt_t *ret) {
+        return x509_make_self_signed_with_pubkey(key, NULL, cn, eku, dns_names, lifetime_usec, ret);
+}
+
+/* Whether crt's signature verifies with its own public key. Only the signature is looked at: a
+ * self-signed end-entity certificate is no CA, and the trust list holds nothing else. */
+static int self_signature_ok(gnutls_x509_crt_t crt) {
+        unsigned status = 0;
+        int gr;
+
+        gr = gnutls_x509_crt_verify(crt, &crt, 1,
+                                    GNUTLS_VERIFY_DO_NOT_ALLOW_SAME | GNUTLS_VERIFY_DISABLE_CA_SIGN |
+                                    GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS |
+                                    GNUTLS_VERIFY_ALLOW_SIGN_WITH_SHA1,
+                                    &status);
+        if (gr < 0)
+                return errno_from_gnutls(gr);
+        return (status & GNUTLS_CERT_SIGNATURE_FAILURE) ? -EKEYREJECTED : 0;
+}
+
+int x509_make_self_signed_with_pubkey(gnutls_privkey_t key, gnutls_pubkey_t given_pub, const char *cn,
+                                      char *const *eku, char *const *dns_names, uint64_t lifetime_usec,
+                                      gnutls_x509_crt_t *ret) {
         _cleanup_(gnutls_x509_crt_deinitp) gnutls_x509_crt_t crt = NULL, imported = NULL;
         _cleanup_(gnutls_pubkey_deinitp) gnutls_pubkey_t pub = NULL;
         _cleanup_datum_ gnutls_datum_t der = {};
@@ -945,7 +1005,7 @@ int x509_make_self_signed(gnutls_privkey_t key, const char *cn, char *const *eku
         r = pick_digest(key, &digest, &rsa);
         if (r < 0)
                 return r;
-        r = pubkey_from_privkey(key, &pub);
+        r = pubkey_of(key, given_pub, &pub);
         if (r < 0)
                 return r;
 
@@ -1025,6 +1085,11 @@ int x509_make_self_signed(gnutls_privkey_t key, const char *cn, char *const *eku
         gr = gnutls_x509_crt_import(imported, &der, GNUTLS_X509_FMT_DER);
         if (gr < 0)
                 return errno_from_gnutls(gr);
+        if (given_pub) {
+                r = self_signature_ok(imported);
+                if (r < 0)
+                        return r;
+        }
 
         *ret = TAKE_PTR(imported);
         return 0;

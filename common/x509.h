@@ -62,19 +62,34 @@ int x509_chain_verify(const X509Chain *chain, const X509Chain *roots, uint64_t n
 
 int x509_cert_info(gnutls_x509_crt_t crt, X509CertInfo *ret);
 
-/* SHA-256 of the SubjectPublicKeyInfo of a private key's public half, lowercase hex. */
+/* SHA-256 of the SubjectPublicKeyInfo of a private key's public half, lowercase hex.
+ * -EOPNOTSUPP for a key gnutls cannot derive the public half of (gnutls_privkey_import_ext*():
+ * TPM keys); use x509_pubkey_key_id() with the key's public key instead. */
 int x509_privkey_key_id(gnutls_privkey_t key, char **ret_key_id);
+/* The same for a public key: SHA-256 of its DER SubjectPublicKeyInfo, lowercase hex. */
+int x509_pubkey_key_id(gnutls_pubkey_t pub, char **ret_key_id);
 
 /* A PKCS#10 request signed with key: subject "CN=<cn>", the EKU extension with the given
- * names in order (if any), DNS SANs (if any). SHA-384 for P-384 keys, SHA-256 for RSA. */
+ * names in order (if any), DNS SANs (if any). SHA-384 for P-384 keys, SHA-256 for RSA.
+ * The public key in the request is key's own; -EOPNOTSUPP if gnutls cannot derive it. */
 int x509_make_csr(gnutls_privkey_t key, const char *cn, char *const *eku, char *const *dns_names,
                   char **ret_pem);
+/* The same with the public key given (NULL: derived from key as above), for keys gnutls
+ * cannot derive it from (keyurl_open_pubkey() gives it for every key URL). The request is
+ * verified with pub once signed: -EKEYREJECTED if key and pub are not a pair. */
+int x509_make_csr_with_pubkey(gnutls_privkey_t key, gnutls_pubkey_t pub, const char *cn, char *const *eku,
+                              char *const *dns_names, char **ret_pem);
 
 /* A self-signed certificate for key: subject = issuer = "CN=<cn>", random 16-byte positive
  * serial, NotBefore = now - 1 min, NotAfter = now + lifetime, EKU and DNS SANs as above,
  * not a CA. */
 int x509_make_self_signed(gnutls_privkey_t key, const char *cn, char *const *eku,
                           char *const *dns_names, uint64_t lifetime_usec, gnutls_x509_crt_t *ret);
+/* The same with the public key given (NULL: derived from key), as x509_make_csr_with_pubkey().
+ * The certificate's signature is verified with pub: -EKEYREJECTED if they are not a pair. */
+int x509_make_self_signed_with_pubkey(gnutls_privkey_t key, gnutls_pubkey_t pub, const char *cn,
+                                      char *const *eku, char *const *dns_names, uint64_t lifetime_usec,
+                                      gnutls_x509_crt_t *ret);
 
 /* The OID for "serverAuth"/"clientAuth", NULL if unknown. */
 const char *x509_eku_oid(const char *name);

@@ -200,6 +200,7 @@ int cert_module_create_key(CertModule *m, const char *subject, const char *passw
                            char **ret_reason) {
         _cleanup_free_ char *key_url = NULL, *key_id = NULL, *csr = NULL;
         _cleanup_(gnutls_privkey_deinitp) gnutls_privkey_t key = NULL;
+        _cleanup_(gnutls_pubkey_deinitp) gnutls_pubkey_t pub = NULL;
         int r;
 
         r = check_backend(m, ret_reason);
@@ -228,10 +229,15 @@ int cert_module_create_key(CertModule *m, const char *subject, const char *passw
         }
         FAULT_POINT("createkey-after-record");
 
+        /* The public half comes by itself: gnutls cannot derive it from every kind of key (a
+         * TPM key is signing callbacks only). */
         r = keyurl_open_privkey(key_url, &key);
+        if (r >= 0)
+                r = keyurl_open_pubkey(key_url, &pub);
         if (r < 0)
                 return backend_failed(m, r, "Opening the new key", ret_reason);
-        r = x509_make_csr(key, subject, m->config->extended_key_usage, m->config->alternative_names, &csr);
+        r = x509_make_csr_with_pubkey(key, pub, subject, m->config->extended_key_usage,
+                                      m->config->alternative_names, &csr);
         if (r < 0)
                 return reasonf(ret_reason, r, "cannot make the certificate request of module %s: %s",
                                m->config->type, strerror(-r));
@@ -382,6 +388,7 @@ int cert_module_create_self_signed(CertModule *m, const char *cn, const char *pa
                                    CertRecord *ret, char **ret_reason) {
         _cleanup_free_ char *key_url = NULL, *key_id = NULL;
         _cleanup_(gnutls_privkey_deinitp) gnutls_privkey_t key = NULL;
+        _cleanup_(gnutls_pubkey_deinitp) gnutls_pubkey_t pub = NULL;
         _cleanup_(x509_chain_done) X509Chain chain = {};
         _cleanup_(x509_cert_info_done) X509CertInfo info = {};
         gnutls_x509_crt_t crt = NULL;
@@ -416,10 +423,13 @@ int cert_module_create_self_signed(CertModule *m, const char *cn, const char *pa
         }
 
         r = keyurl_open_privkey(key_url, &key);
+        if (r >= 0)
+                r = keyurl_open_pubkey(key_url, &pub);
         if (r < 0)
                 return backend_failed(m, r, "Opening the new key", ret_reason);
-        r = x509_make_self_signed(key, cn, m->config->extended_key_usage, m->config->alternative_names,
-                                  CERT_MODULE_SELF_SIGNED_LIFETIME_USEC, &crt);
+        r = x509_make_self_signed_with_pubkey(key, pub, cn, m->config->extended_key_usage,
+                                              m->config->alternative_names, CERT_MODULE_SELF_SIGNED_LIFETIME_USEC,
+                                              &crt);
         if (r < 0)
                 return reasonf(ret_reason, r, "cannot make the self-signed certificate of module %s: %s",
                                m->config->type, strerror(-r));

@@ -198,8 +198,10 @@ assert_ne() {
         fi
 }
 # assert_match EXTENDED_REGEX TEXT [WHAT]
+# (A here-string, not a pipe: grep -q stops reading at the first match, and under pipefail the
+# writer's SIGPIPE would turn a match into a failure.)
 assert_match() {
-        if printf '%s\n' "$2" | grep -qE -- "$1"; then
+        if grep -qE -- "$1" <<<"$2"; then
                 pass "${3:-text} matches /$1/"
         else
                 fail "${3:-text} does not match /$1/: '$(_short "$2")'"
@@ -207,7 +209,7 @@ assert_match() {
         fi
 }
 assert_no_match() {
-        if printf '%s\n' "$2" | grep -qE -- "$1"; then
+        if grep -qE -- "$1" <<<"$2"; then
                 fail "${3:-text} matches /$1/ but must not: '$(_short "$2")'"
                 return 1
         fi
@@ -358,8 +360,35 @@ _cleanup_quiet() {
         rm -rf -- "$D"
 }
 
-# harness_finish: prints the summary line the CI reads and exits (1 if anything failed).
+# assert_no_sanitizer_reports: no ASan/LSan/UBSan report in certd.log (a sanitizer build of
+# the daemon reports there; LeakSanitizer when the daemon exits).
+assert_no_sanitizer_reports() {
+        local re='ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (UndefinedBehavior|Address|Leak)Sanitizer'
+        [[ -f $D/certd.log ]] || return 0
+        if grep -qE "$re" "$D/certd.log"; then
+                fail "sanitizer reports in certd.log"
+                grep -nE -A12 "$re" "$D/certd.log" | head -n 60 | sed 's/^/    /'
+                return 1
+        fi
+        # AOS_TEST_VALGRIND=1: memory errors and definite leaks (runs killed by SIGKILL on
+        # purpose leave no summary and no leak check).
+        local f bad=0
+        for f in "$D"/valgrind.*.log; do
+                [[ -s $f ]] || continue
+                if grep -qE 'Invalid (read|write)|uninitialised|definitely lost|Invalid free|Mismatched free' "$f"; then
+                        fail "valgrind reports in $(basename "$f")"
+                        head -n 40 "$f" | sed 's/^/    /'
+                        bad=1
+                fi
+        done
+        return $bad
+}
+
+# harness_finish: stops aos-certd (so that a sanitizer build reports leaks), checks for
+# sanitizer reports, prints the summary line the CI reads and exits (1 if anything failed).
 harness_finish() {
+        [[ -n $CERTD_PID ]] && stop_certd
+        assert_no_sanitizer_reports
         T_FINISHED=1
         printf '\n%d passed, %d failed\n' "$T_PASS" "$T_FAIL"
         exit 0 # the EXIT trap turns this into 1 when a check failed
@@ -552,7 +581,7 @@ url_base() { printf '%s' "${1%%\?*}"; }
 token_has_object() {
         local label=$1 url
         url=$(url_base "$2")
-        p11 "$label" --list-all "$url" 2>/dev/null | grep -q 'URL:'
+        grep -q 'URL:' <<<"$(p11 "$label" --list-all "$url" 2>/dev/null)"
 }
 
 # make_orphan_key LABEL OBJECT_LABEL [ALG]: a key made behind the daemon's back (p11tool), with
@@ -562,6 +591,199 @@ make_orphan_key() {
         local args=(--generate-privkey="$alg" --label "$obj" --id "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')")
         if [[ $alg == ecdsa ]]; then args+=(--curve=secp384r1); else args+=(--bits=2048); fi
         p11 "$label" "${args[@]}" --outfile "$D/orphan-$obj.pub" "pkcs11:token=$label" >/dev/null 2>&1
+}
+
+# --- the key storage under test: AOS_IT_PLUGIN -------------------------------------------------
+#
+# The certd suites run against a PKCS#11 token (SoftHSM2, the default) or a TPM (swtpm):
+# AOS_IT_PLUGIN=pkcs11 | tpm. A script makes its key-storage modules with "$KS" as the plugin
+# and checks the storage through the ks_* helpers, which look at the token (p11tool) or the TPM
+# (tpm2-tools) and StorageDir; what only one of them has is guarded by [[ $KS == ... ]].
+#   setup_keystore                    setup_softhsm, or start_swtpm
+#   start_swtpm, stop_swtpm, restart_swtpm   swtpm on $D/tpm.sock, state in $D/tpm (kept)
+#   tpm2t TOOL ARGS...                a tpm2-tools command on the harness's swtpm, then
+#                                     tpm2_flushcontext (swtpm has three object slots)
+#   tpm_marker TYPE, tpm_block TYPE   the authPolicy marking TYPE's keys, its handle block
+#   tpm_type_handles TYPE             the persistent handles holding TYPE's keys
+#   ks_key_count TYPE, ks_cert_count TYPE, ks_object_count TYPE
+#   ks_has_url TYPE URL               the key or certificate URL is in the storage
+#   ks_delete_url TYPE URL            removes it behind the daemon's back
+#   ks_make_orphan_key TYPE [ALG]     a key as an interrupted CreateKey leaves it
+#   ks_write_orphan_cert TYPE PEM     a certificate whose key is not there
+#   ks_secret TYPE                    the stored PIN / TPM secret (for assert_no_secret_in_logs)
+# TPM helpers that need the owner's authorization use $TPM_OWNER_PW (the scripts' $PW).
+
+KS=${AOS_IT_PLUGIN:-pkcs11}
+TPM_TCTI=
+TPM_PID=
+TPM_OWNER_PW=
+TPM_SRK=0x81410000
+declare -A _MODULE_TOKEN=()   # pkcs11 module type -> its TokenLabel
+
+setup_keystore() {
+        case $KS in
+        pkcs11) setup_softhsm ;;
+        tpm) start_swtpm ;;
+        *) fail "AOS_IT_PLUGIN=$KS: not pkcs11 or tpm"; return 1 ;;
+        esac
+}
+
+# start_swtpm: swtpm on a unix socket in the scratch dir, state in $D/tpm (kept across
+# restarts), a foreground child; exports TPM2TOOLS_TCTI for tpm2-tools.
+start_swtpm() {
+        local t
+        for t in swtpm tpm2_getcap tpm2_readpublic tpm2_evictcontrol tpm2_create tpm2_load tpm2_flushcontext; do
+                command -v "$t" >/dev/null || harness_skip "missing tool for AOS_IT_PLUGIN=tpm: $t"
+        done
+        mkdir -p "$D/tpm"
+        rm -f "$D/tpm.sock" "$D/tpm.sock.ctrl"
+        swtpm socket --tpm2 --server "type=unixio,path=$D/tpm.sock" --ctrl "type=unixio,path=$D/tpm.sock.ctrl" \
+                --tpmstate "dir=$D/tpm" --flags not-need-init,startup-clear </dev/null >>"$D/swtpm.log" 2>&1 &
+        TPM_PID=$!
+        _track "$TPM_PID" swtpm
+        TPM_TCTI="swtpm:path=$D/tpm.sock"
+        export TPM2TOOLS_TCTI=$TPM_TCTI
+        if ! wait_until 10 test -S "$D/tpm.sock"; then
+                fail "swtpm did not start: $(tail -n 5 "$D/swtpm.log")"
+                return 1
+        fi
+        log "# swtpm: $TPM_TCTI (pid $TPM_PID)"
+}
+stop_swtpm() {
+        [[ -n $TPM_PID ]] || return 0
+        _stop_pid "$TPM_PID" TERM 10 || fail "swtpm did not exit within 10 s of SIGTERM"
+        TPM_PID=
+}
+restart_swtpm() {
+        stop_swtpm
+        start_swtpm
+}
+
+# tpm2t TOOL ARGS...: tpm2_TOOL on the harness's swtpm; transient objects and sessions it left
+# are flushed afterwards (no resource manager here).
+tpm2t() {
+        local tool=$1 rc
+        shift
+        "tpm2_$tool" -T "$TPM_TCTI" "$@"
+        rc=$?
+        tpm2_flushcontext -T "$TPM_TCTI" -t >/dev/null 2>&1
+        tpm2_flushcontext -T "$TPM_TCTI" -l >/dev/null 2>&1
+        return $rc
+}
+
+# tpm_marker TYPE: the authPolicy of TYPE's keys, SHA-256("org.aosedge.iam/tpm-key/" TYPE).
+tpm_marker() { printf 'org.aosedge.iam/tpm-key/%s' "$1" | sha256sum | cut -d' ' -f1; }
+# tpm_block TYPE: the first handle of TYPE's block (see services/certd/backends/tpm.c).
+tpm_block() {
+        local m
+        m=$(tpm_marker "$1")
+        printf '0x%08x\n' $((0x81410100 + ((0x${m:0:4} % 255) << 8)))
+}
+# tpm_persistent: every persistent handle, one a line (lowercase).
+tpm_persistent() { tpm2t getcap handles-persistent 2>/dev/null | sed -n 's/^- \(0x[0-9a-fA-F]*\)$/\1/p' | tr 'A-F' 'a-f'; }
+tpm_has_handle() { grep -qx "$1" <<<"$(tpm_persistent)"; }
+# tpm_policy HANDLE: the authorization policy (hex) of the object at HANDLE.
+tpm_policy() { tpm2t readpublic -c "$1" 2>/dev/null | sed -n 's/^authorization policy: //p' | tr 'A-F' 'a-f'; }
+tpm_type_handles() {
+        local m h
+        m=$(tpm_marker "$1")
+        for h in $(tpm_persistent); do
+                ((h >= 0x81410100 && h <= 0x8141ffff)) || continue
+                [[ $(tpm_policy "$h") == "$m" ]] && printf '%s\n' "$h"
+        done
+}
+# tpm_url_handle URL: the handle of a tpm2: URL.
+tpm_url_handle() { local h=${1#tpm2:handle=}; printf '%s\n' "${h%%\?*}" | tr 'A-F' 'a-f'; }
+# file_url_path URL
+url_file_path() { local p=${1#file:}; printf '%s\n' "${p#//}"; }
+
+ks_key_count() {
+        case $KS in
+        pkcs11) token_count "${_MODULE_TOKEN[$1]:-$1}" privkeys "$1" ;;
+        tpm) tpm_type_handles "$1" | grep -c . ;;
+        esac
+}
+ks_cert_count() {
+        case $KS in
+        pkcs11) token_count "${_MODULE_TOKEN[$1]:-$1}" certs "$1" ;;
+        tpm) find "$D/certs/$1" -maxdepth 1 -name '0x*.pem' 2>/dev/null | grep -c . ;;
+        esac
+}
+# ks_object_count TYPE: every object of the type (pkcs11: keys, public keys, certificates;
+# tpm: keys and files in StorageDir/TYPE).
+ks_object_count() {
+        case $KS in
+        pkcs11) token_count "${_MODULE_TOKEN[$1]:-$1}" all "$1" ;;
+        tpm) echo $(($(ks_key_count "$1") + $(find "$D/certs/$1" -maxdepth 1 -type f 2>/dev/null | grep -c .))) ;;
+        esac
+}
+ks_has_url() {
+        local type=$1 url=$2
+        case $url in
+        pkcs11:*) token_has_object "${_MODULE_TOKEN[$type]:-$type}" "$url" ;;
+        file:*) test -f "$(url_file_path "$url")" ;;
+        tpm2:*) grep -qx "$(tpm_url_handle "$url")" <<<"$(tpm_type_handles "$type")" ;;
+        *) return 1 ;;
+        esac
+}
+ks_delete_url() {
+        local type=$1 url=$2
+        case $url in
+        pkcs11:*) p11 "${_MODULE_TOKEN[$type]:-$type}" --batch --delete "$(url_base "$url")" ;;
+        file:*) rm -f -- "$(url_file_path "$url")" ;;
+        tpm2:*) tpm2t evictcontrol -C o -P "$TPM_OWNER_PW" -c "$(tpm_url_handle "$url")" >/dev/null ;;
+        esac
+}
+# ks_make_orphan_key TYPE [ecdsa|rsa]: pkcs11: p11tool; tpm: a key with TYPE's marker under the
+# SRK, persisted in TYPE's block (the SRK's secret from the daemon's file, owner auth
+# $TPM_OWNER_PW), as a CreateKey killed before it recorded the key leaves it.
+ks_make_orphan_key() {
+        local type=$1 alg=${2:-ecdsa}
+        case $KS in
+        pkcs11) make_orphan_key "${_MODULE_TOKEN[$type]:-$type}" "$type" "$alg" ;;
+        tpm)
+                local o=$D/orphan-$type auth h free=
+                auth=$(tpm_auth_file) || return 1
+                tpm_marker "$type" | xxd -r -p >"$o.policy"
+                local g=ecc384:null
+                [[ $alg == rsa ]] && g=rsa2048:null
+                tpm2t create -C "$TPM_SRK" -P "file:$auth" -G "$g" -L "$o.policy" \
+                        -a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|sign' \
+                        -u "$o.pub" -r "$o.priv" >/dev/null || return 1
+                tpm2t load -C "$TPM_SRK" -P "file:$auth" -u "$o.pub" -r "$o.priv" -c "$o.ctx" >/dev/null || return 1
+                local used
+                used=$(tpm_persistent)
+                for ((h = $(tpm_block "$type") + 255; h >= $(tpm_block "$type"); h--)); do
+                        grep -qx "$(printf '0x%08x' "$h")" <<<"$used" || { free=$(printf '0x%08x' "$h"); break; }
+                done
+                [[ -n $free ]] || return 1
+                # tpm2_load wrote a context file; evictcontrol loads it again (then flushed).
+                tpm2t evictcontrol -C o -P "$TPM_OWNER_PW" -c "$o.ctx" "$free" >/dev/null
+                ;;
+        esac
+}
+# ks_write_orphan_cert TYPE PEM: a certificate in the storage whose key is not there.
+ks_write_orphan_cert() {
+        local type=$1 pem=$2
+        case $KS in
+        pkcs11) p11 "${_MODULE_TOKEN[$type]:-$type}" --write --load-certificate "$pem" --label "$type" \
+                        --id 0102030405 "pkcs11:token=${_MODULE_TOKEN[$type]:-$type}" ;;
+        tpm) mkdir -p "$D/certs/$type" && install -m 0600 "$pem" "$D/certs/$type/$(tpm_block "$type" | sed 's/00$/fe/').pem" ;;
+        esac
+}
+# tpm_auth_file: the TPM secret file the daemon keeps in StorageDir.
+tpm_auth_file() {
+        local f
+        for f in "$D"/certs/tpm-*.auth; do
+                [[ -f $f ]] && { printf '%s\n' "$f"; return 0; }
+        done
+        return 1
+}
+ks_secret() {
+        case $KS in
+        pkcs11) cat "$(pin_file "${_MODULE_TOKEN[$1]:-$1}")" 2>/dev/null ;;
+        tpm) local f; f=$(tpm_auth_file) && cat "$f" ;;
+        esac
 }
 
 # --- configuration -----------------------------------------------------------------------------
@@ -582,18 +804,21 @@ EOF
 
 # module TYPE PLUGIN ALGORITHM "EKUS" "SANS" MAXITEMS [Key=Value...]: appends a [Module TYPE]
 # section. pkcs11 modules get PKCS11Library=SoftHSM, TokenLabel=TYPE and a UserPINFile on the
-# scratch dir unless given; an empty EKU or SAN list leaves the key out.
+# scratch dir unless given; tpm modules TCTI=$TPM_TCTI (and drop the pkcs11 keys); an empty EKU
+# or SAN list leaves the key out.
 module() {
         local type=$1 plugin=$2 alg=$3 eku=$4 sans=$5 max=$6
         shift 6
-        local extra=("$@") kv has_label=0 has_pin=0 has_lib=0 label=$type
+        local extra=("$@") kv has_label=0 has_pin=0 has_lib=0 has_tcti=0 label=$type
         for kv in "${extra[@]}"; do
                 case $kv in
                 TokenLabel=*) has_label=1; label=${kv#TokenLabel=} ;;
                 UserPINFile=*) has_pin=1 ;;
                 PKCS11Library=*) has_lib=1 ;;
+                TCTI=*) has_tcti=1 ;;
                 esac
         done
+        [[ $plugin == pkcs11 ]] && _MODULE_TOKEN[$type]=$label
         {
                 printf '\n[Module %s]\n' "$type"
                 printf 'Plugin=%s\nAlgorithm=%s\nMaxItems=%s\n' "$plugin" "$alg" "$max"
@@ -604,7 +829,17 @@ module() {
                         ((has_label)) || printf 'TokenLabel=%s\n' "$label"
                         ((has_pin)) || printf 'UserPINFile=%s\n' "$(pin_file "$label")"
                 fi
-                for kv in "${extra[@]}"; do printf '%s\n' "$kv"; done
+                if [[ $plugin == tpm ]]; then
+                        # TokenLabel= means "shares the key storage" to the scripts: on a TPM
+                        # every module does.
+                        ((has_tcti)) || printf 'TCTI=%s\n' "$TPM_TCTI"
+                        for kv in "${extra[@]}"; do
+                                [[ $kv == TokenLabel=* || $kv == UserPINFile=* || $kv == PKCS11Library=* ]] ||
+                                        printf '%s\n' "$kv"
+                        done
+                else
+                        for kv in "${extra[@]}"; do printf '%s\n' "$kv"; done
+                fi
         } >>"$CONFIG"
 }
 
@@ -632,12 +867,20 @@ start_certd() {
         done
         CERTD_STARTS=$((CERTD_STARTS + 1))
         printf -- '--- start %d %s\n' "$CERTD_STARTS" "${envs[*]}" >>"$D/certd.log"
-        env "${envs[@]}" "$CERTD_BIN" --config "$CONFIG" --log-level debug "$@" \
+        local wrap=()
+        if [[ -n ${AOS_TEST_VALGRIND:-} ]]; then
+                # valgrind runs the daemon in its own process, so the PID stays the daemon's.
+                wrap=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite
+                      --log-file="$D/valgrind.%p.log")
+        fi
+        env "${envs[@]}" "${wrap[@]}" "$CERTD_BIN" --config "$CONFIG" --log-level debug "$@" \
                 </dev/null >>"$D/certd.log" 2>&1 &
         CERTD_PID=$!
         _track "$CERTD_PID" aos-certd
         local i
-        for ((i = 0; i < 200; i++)); do
+        local tries=200
+        [[ -n ${AOS_TEST_VALGRIND:-} ]] && tries=1200
+        for ((i = 0; i < tries; i++)); do
                 bus_name_has_owner "$CERTS_DEST" && return 0
                 if ! _running "$CERTD_PID"; then
                         wait "$CERTD_PID" 2>/dev/null
@@ -650,7 +893,7 @@ start_certd() {
                 fi
                 sleep 0.05
         done
-        printf 'aos-certd did not take %s within 10 s\n' "$CERTS_DEST" >&2
+        printf 'aos-certd did not take %s within %d s\n' "$CERTS_DEST" $((tries / 20)) >&2
         return 1
 }
 
@@ -1137,3 +1380,402 @@ db_find_column() {
         done
         return 1
 }
+
+# --- aos-provisiond ----------------------------------------------------------------------------
+# (appended for the test-provisiond-*.sh scripts)
+#
+#   prov_harness_init                 harness_init, plus provisiond.log's tail on a failure
+#   require_provisiond                skips while aos-provisiond is not built
+#   node_section [Key=Value...]       [Node] Id=$PROV_NODE_ID, StateFile=$PROV_STATE_FILE, ...
+#   provisioning_section [K=V...]     [Provisioning] (hooks: argv, no shell)
+#   start_provisiond [--env K=V]... [ARGS...]   (--provisioning for provisioning mode)
+#   stop_provisiond, kill_provisiond, restart_provisiond, wait_provisiond_exit (PROVISIOND_EXIT),
+#   provisiond_alive, provisiond_has_faults
+#   prov_call METHOD SIG ARGS...      busctl, JSON output
+#   prov_try METHOD SIG ARGS...       dbus-send: prints "Error <name>: <message>" (assert_error)
+#   prov_try_interactive METHOD 'GVARIANT ARGS'...  gdbus --interactive (prints the error name)
+#   prov_prop PROP                    the property's bare value
+#   prov_state                        State
+#   assert_prov_state STATE [WHAT]
+#   assert_no_secret_in_provisiond_log SECRET...
+
+PROVISIOND_BIN=${AOS_TEST_PROVISIOND:-$AOS_TEST_BUILDDIR/services/provisiond/aos-provisiond}
+PROV_DEST=org.aosedge.Provisioning1
+PROV_PATH=/org/aosedge/Provisioning1
+PROV_IFACE=org.aosedge.Provisioning1.Manager
+PROV_NODE_ID=node-it-1
+PROVISIOND_PID=
+PROVISIOND_STARTS=0
+PROVISIOND_EXIT=
+PROV_STATE_FILE=
+
+E_WRONG_STATE=org.aosedge.Provisioning1.Error.WrongState
+E_PROV_WRONG_PASSWORD=org.aosedge.Provisioning1.Error.WrongPassword
+E_NOT_IN_PROV_MODE=org.aosedge.Provisioning1.Error.NotInProvisioningMode
+E_NODE_NOT_FOUND=org.aosedge.Provisioning1.Error.NodeNotFound
+E_PROV_TIMEOUT=org.aosedge.Provisioning1.Error.Timeout
+E_HOOK_FAILED=org.aosedge.Provisioning1.Error.HookFailed
+
+_prov_cleanup() {
+        local rc=$?
+        [[ $BASHPID == "$_HARNESS_PID" ]] || return 0
+        if ((T_FAIL > 0)) && [[ -n $D && -s $D/provisiond.log ]]; then
+                printf '\n--- last lines of provisiond.log ---\n'
+                tail -n 40 "$D/provisiond.log"
+                printf -- '---\n'
+        fi
+        (exit "$rc")
+        _cleanup
+}
+
+prov_harness_init() {
+        harness_init
+        trap _prov_cleanup EXIT
+        PROV_STATE_FILE=$D/state/provisioning.state
+}
+
+provisiond_is_real() {
+        [[ -x $PROVISIOND_BIN ]] && timeout 5 "$PROVISIOND_BIN" --help 2>&1 | grep -q -- '--provisioning'
+}
+
+require_provisiond() {
+        require_certd
+        provisiond_is_real || harness_skip "no aos-provisiond at $PROVISIOND_BIN"
+}
+
+provisiond_has_faults() {
+        grep -qs '^#define AOS_FAULT_INJECTION 1' "$AOS_TEST_BUILDDIR/aos-build-config.h" ||
+                grep -qa 'fault injection: killing at' "$PROVISIOND_BIN"
+}
+
+# node_section [Key=Value...]: appends [Node] with this test's node id and state file.
+node_section() {
+        {
+                printf '\n[Node]\nId=%s\nStateFile=%s\n' "$PROV_NODE_ID" "$PROV_STATE_FILE"
+                local kv
+                for kv in "$@"; do printf '%s\n' "$kv"; done
+        } >>"$CONFIG"
+}
+
+# provisioning_section [Key=Value...]: appends [Provisioning].
+provisioning_section() {
+        {
+                printf '\n[Provisioning]\n'
+                local kv
+                for kv in "$@"; do printf '%s\n' "$kv"; done
+        } >>"$CONFIG"
+}
+
+# start_provisiond [--env K=V]... [ARGS...]: aos-provisiond with $CONFIG as a foreground child,
+# output appended to $D/provisiond.log; returns once org.aosedge.Provisioning1 is on the bus.
+start_provisiond() {
+        local envs=()
+        while [[ ${1:-} == --env ]]; do
+                envs+=("$2")
+                shift 2
+        done
+        PROVISIOND_STARTS=$((PROVISIOND_STARTS + 1))
+        printf -- '--- start %d %s %s\n' "$PROVISIOND_STARTS" "${envs[*]}" "$*" >>"$D/provisiond.log"
+        env "${envs[@]}" "$PROVISIOND_BIN" --config "$CONFIG" --log-level debug "$@" \
+                </dev/null >>"$D/provisiond.log" 2>&1 &
+        PROVISIOND_PID=$!
+        _track "$PROVISIOND_PID" aos-provisiond
+        local i
+        for ((i = 0; i < 200; i++)); do
+                bus_name_has_owner "$PROV_DEST" && return 0
+                if ! _running "$PROVISIOND_PID"; then
+                        wait "$PROVISIOND_PID" 2>/dev/null
+                        local st=$?
+                        _untrack "$PROVISIOND_PID"
+                        PROVISIOND_PID=
+                        printf 'aos-provisiond exited with status %d before taking its name:\n' "$st" >&2
+                        tail -n 15 "$D/provisiond.log" >&2
+                        return 1
+                fi
+                sleep 0.05
+        done
+        printf 'aos-provisiond did not take %s within 10 s\n' "$PROV_DEST" >&2
+        return 1
+}
+
+_prov_name_gone() {
+        wait_until 5 bash -c '! busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus NameHasOwner s '"$PROV_DEST"' | grep -q true'
+}
+
+stop_provisiond() {
+        [[ -n $PROVISIOND_PID ]] || return 0
+        if ! _stop_pid "$PROVISIOND_PID" TERM 10; then
+                fail "aos-provisiond did not exit within 10 s of SIGTERM"
+        fi
+        PROVISIOND_PID=
+        _prov_name_gone
+}
+kill_provisiond() {
+        [[ -n $PROVISIOND_PID ]] || return 0
+        _stop_pid "$PROVISIOND_PID" KILL 10
+        PROVISIOND_PID=
+        _prov_name_gone
+}
+restart_provisiond() {
+        stop_provisiond
+        start_provisiond "$@"
+}
+provisiond_alive() { _alive "$PROVISIOND_PID" && bus_name_has_owner "$PROV_DEST"; }
+
+# wait_provisiond_exit [TIMEOUT]: waits for the daemon to die by itself (fault injection); sets
+# PROVISIOND_EXIT (137 = SIGKILL). Returns 1 if it is still running.
+wait_provisiond_exit() {
+        local timeout=${1:-10} i
+        PROVISIOND_EXIT=
+        for ((i = 0; i < timeout * 20; i++)); do
+                if ! _running "$PROVISIOND_PID"; then
+                        wait "$PROVISIOND_PID" 2>/dev/null
+                        PROVISIOND_EXIT=$?
+                        _untrack "$PROVISIOND_PID"
+                        PROVISIOND_PID=
+                        _prov_name_gone
+                        return 0
+                fi
+                sleep 0.05
+        done
+        return 1
+}
+
+# prov_call METHOD SIGNATURE ARGS...: busctl call on the manager, JSON output.
+prov_call() {
+        _as busctl --system --json=short --timeout=300 --allow-interactive-authorization=no -- \
+                call "$PROV_DEST" "$PROV_PATH" "$PROV_IFACE" "$@"
+}
+
+# prov_try METHOD SIGNATURE ARGS...: the same through dbus-send, which prints the error name.
+prov_try() {
+        local method=$1 sig=${2:-}
+        shift 2 || shift $#
+        _to_dbus_send "$sig" "$@" || return 2
+        _as dbus-send --system --print-reply --reply-timeout=300000 --dest="$PROV_DEST" \
+                "$PROV_PATH" "$PROV_IFACE.$method" "${_DS_ARGS[@]}"
+}
+
+# prov_try_interactive METHOD GVARIANT_ARG...: gdbus with the allow-interactive-authorization
+# flag; arguments in GVariant text ("'node'", "''"). Errors print as GDBus.Error:<name>: ...
+prov_try_interactive() {
+        local method=$1
+        shift
+        _as gdbus call --system --interactive --timeout 300 --dest "$PROV_DEST" --object-path "$PROV_PATH" \
+                --method "$PROV_IFACE.$method" -- "$@"
+}
+
+# prov_prop PROPERTY: the bare value (string without quotes, true/false).
+prov_prop() {
+        local j
+        j=$(_as busctl --system --json=short get-property "$PROV_DEST" "$PROV_PATH" "$PROV_IFACE" "$1") || return 1
+        json_data "$j"
+}
+prov_state() { prov_prop State; }
+
+# assert_prov_state STATE [WHAT]: the State property (and the file agrees on restart).
+assert_prov_state() {
+        assert_eq "$1" "$(prov_state)" "${2:-State}"
+}
+
+# assert_no_secret_in_provisiond_log SECRET...: none of them in provisiond.log (or certd.log).
+assert_no_secret_in_provisiond_log() {
+        local s f found=0
+        for s in "$@"; do
+                [[ -n $s ]] || continue
+                for f in "$D/provisiond.log" "$D/certd.log"; do
+                        [[ -f $f ]] || continue
+                        if grep -qF -- "$s" "$f"; then
+                                fail "a secret (${#s} characters, starts '${s:0:3}') appears in $(basename "$f")"
+                                found=1
+                        fi
+                done
+        done
+        ((found)) || pass "no password in provisiond.log or certd.log ($# secrets checked)"
+        return $found
+}
+
+# --- multi-node setups (aos-nodelinkd) ---------------------------------------------------------
+# Each node has its own scratch subdir $D/<name> with its own bus, certd, config and state.
+# node_use NAME switches the harness's per-node globals (D, DBUS_SYSTEM_BUS_ADDRESS, CONFIG,
+# CERTD_PID, BUS_PID) to that node; node_use without a name goes back to the top dir. Every
+# process stays tracked by the harness, so the EXIT trap stops them all.
+
+NODELINKD_BIN=${AOS_TEST_NODELINKD:-$AOS_TEST_BUILDDIR/services/nodelinkd/aos-nodelinkd}
+NL_DEST=org.aosedge.NodeLink1
+NL_PATH=/org/aosedge/NodeLink1
+NL_IFACE=org.aosedge.NodeLink1.Manager
+NL_NODE_IFACE=org.aosedge.NodeLink1.Node
+E_NL_NOT_FOUND=org.aosedge.NodeLink1.Error.NodeNotFound
+E_NL_NOT_ALLOWED=org.aosedge.NodeLink1.Error.NotAllowed
+E_UNREACHABLE=org.aosedge.Provisioning1.Error.NodeUnreachable
+E_TIMEOUT=org.aosedge.Provisioning1.Error.Timeout
+declare -a NL_WRAP=()   # a prefix for start_nodelinkd, e.g. (ip netns exec NS)
+declare -A NODE_BUS=() NODE_CERTD=() NODE_NLD=() NODE_BUSPID=() NODE_ID=()
+_NODE_TOP=
+_NODE_CUR=
+
+require_nodelinkd() {
+        [[ -x $NODELINKD_BIN ]] || harness_skip "no aos-nodelinkd at $NODELINKD_BIN"
+}
+
+# free_port: a TCP port nobody listens on at the moment.
+free_port() {
+        local p i
+        for ((i = 0; i < 100; i++)); do
+                p=$((20000 + RANDOM % 30000))
+                if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+                        printf '%s\n' "$p"
+                        return 0
+                fi
+        done
+        return 1
+}
+
+node_use() {
+        [[ -n $_NODE_TOP ]] || _NODE_TOP=$D
+        if [[ -n $_NODE_CUR ]]; then
+                NODE_CERTD[$_NODE_CUR]=$CERTD_PID
+                NODE_BUSPID[$_NODE_CUR]=$BUS_PID
+        fi
+        _NODE_CUR=${1:-}
+        if [[ -z $_NODE_CUR ]]; then
+                D=$_NODE_TOP
+                return 0
+        fi
+        D=$_NODE_TOP/$_NODE_CUR
+        mkdir -p "$D"
+        chmod 0755 "$D"
+        CONFIG=$D/iam.conf
+        CERTD_PID=${NODE_CERTD[$_NODE_CUR]:-}
+        BUS_PID=${NODE_BUSPID[$_NODE_CUR]:-}
+        if [[ -n ${NODE_BUS[$_NODE_CUR]:-} ]]; then
+                export DBUS_SYSTEM_BUS_ADDRESS=${NODE_BUS[$_NODE_CUR]}
+        fi
+}
+
+# node_setup NAME NODE_ID MAIN(yes|no) PROTECTED_ADDR BOOTSTRAP_ADDR [NodeLinkKey=Value...]:
+# the node's bus, its config (an sw "iam" module with serverAuth clientAuth) and aos-certd.
+# Leaves the current node as it was.
+node_setup() {
+        local name=$1 id=$2 main=$3 pa=$4 ba=$5 prev=$_NODE_CUR kv
+        shift 5
+        node_use "$name"
+        start_bus || { node_use "$prev"; return 1; }
+        NODE_BUS[$name]=$DBUS_SYSTEM_BUS_ADDRESS
+        NODE_ID[$name]=$id
+        write_config "$D/iam.conf"
+        module iam sw ecdsa "serverAuth clientAuth" "" 2
+        {
+                printf '\n[Node]\nId=%s\nTitle=Node %s\nType=test\nMainNode=%s\nStateFile=%s/provisioning.state\n' \
+                        "$id" "$id" "$main" "$D"
+                printf '\n[NodeLink]\nListenProtected=%s\nListenBootstrap=%s\nMainProtected=%s\nMainBootstrap=%s\n' \
+                        "$pa" "$ba" "$pa" "$ba"
+                printf 'CertType=iam\nKeepaliveSec=1\nReconnectMaxSec=2\nCallTimeoutSec=3\nStateDir=%s/nodelink\n' "$D"
+                for kv in "$@"; do printf '%s\n' "$kv"; done
+        } >>"$D/iam.conf"
+        start_certd || { node_use "$prev"; return 1; }
+        node_use "$prev"
+}
+
+# node_issue_iam NAME CN [SIGN_OPTIONS...]: the node's certd gets an "iam" certificate for CN
+# signed by the test CA.
+node_issue_iam() {
+        local name=$1 cn=$2 prev=$_NODE_CUR rc=0
+        shift 2
+        node_use "$name"
+        {
+                certs_call SetOwner ss iam "pw-$name" >/dev/null 2>&1 || true
+                issue iam "$cn" "pw-$name" "$D/iam-$cn.pem" ca "$@" &&
+                        apply iam "$D/iam-$cn.pem" >/dev/null
+        } || rc=1
+        node_use "$prev"
+        return $rc
+}
+
+# start_nodelinkd NAME [ARGS...]: the node's aos-nodelinkd, log in $D/NAME/nodelinkd.log;
+# returns once it owns org.aosedge.NodeLink1 on the node's bus.
+start_nodelinkd() {
+        local name=$1 prev=$_NODE_CUR i pid
+        shift
+        node_use "$name"
+        printf -- '--- start\n' >>"$D/nodelinkd.log"
+        "${NL_WRAP[@]}" "$NODELINKD_BIN" --config "$D/iam.conf" --log-level debug "$@" </dev/null >>"$D/nodelinkd.log" 2>&1 &
+        pid=$!
+        _track "$pid" "aos-nodelinkd-$name"
+        NODE_NLD[$name]=$pid
+        for ((i = 0; i < 200; i++)); do
+                bus_name_has_owner "$NL_DEST" && { node_use "$prev"; return 0; }
+                _running "$pid" || break
+                sleep 0.05
+        done
+        tail -n 15 "$D/nodelinkd.log" >&2
+        node_use "$prev"
+        return 1
+}
+
+# stop_nodelinkd NAME [SIGNAL]
+stop_nodelinkd() {
+        local pid=${NODE_NLD[$1]:-}
+        [[ -n $pid ]] || return 0
+        _stop_pid "$pid" "${2:-TERM}" 10 || fail "aos-nodelinkd of $1 needed SIGKILL"
+        NODE_NLD[$1]=
+}
+
+# nl_call NAME METHOD [SIGNATURE ARGS...]: the manager of NAME's aos-nodelinkd, JSON output.
+nl_call() {
+        local name=$1
+        shift
+        DBUS_SYSTEM_BUS_ADDRESS=${NODE_BUS[$name]} _as busctl --system --json=short --timeout=30 \
+                --allow-interactive-authorization=no -- call "$NL_DEST" "$NL_PATH" "$NL_IFACE" "$@"
+}
+
+# nl_node_call NAME NODE_ID INTERFACE METHOD [SIGNATURE ARGS...]: a call on a node object.
+nl_node_call() {
+        local name=$1 id=$2 path
+        shift 2
+        path=$(nl_node_path "$id")
+        DBUS_SYSTEM_BUS_ADDRESS=${NODE_BUS[$name]} _as busctl --system --json=short --timeout=30 \
+                --allow-interactive-authorization=no -- call "$NL_DEST" "$path" "$@"
+}
+
+# nl_node_path ID: the object path of a node (sd_bus_path_encode escaping).
+nl_node_path() {
+        local id=$1 out= i c
+        for ((i = 0; i < ${#id}; i++)); do
+                c=${id:i:1}
+                if [[ $c == [A-Za-z] || ( $c == [0-9] && $i -gt 0 ) ]]; then
+                        out+=$c
+                else
+                        out+=$(printf '_%02x' "'$c")
+                fi
+        done
+        printf '%s/node/%s\n' "$NL_PATH" "$out"
+}
+
+# nl_nodes NAME: "id channel state fingerprint" per connected node, sorted.
+nl_nodes() {
+        nl_call "$1" ListNodes | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["data"][0]
+for n in sorted(d, key=lambda n: n["Id"]["data"]):
+    print(n["Id"]["data"], n["Channel"]["data"], n["State"]["data"], n["PeerFingerprint"]["data"])'
+}
+
+# nl_has_node NAME ID [CHANNEL]: ID is connected to NAME (on CHANNEL).
+nl_has_node() {
+        nl_nodes "$1" 2>/dev/null | grep -q "^$2 ${3:-}"
+}
+
+# nl_try NAME PATH INTERFACE METHOD [dbus-send ARGS...]: through dbus-send, so that an error
+# prints its name ("Error org...: message") for assert_error; PATH "" is the manager.
+nl_try() {
+        local name=$1 path=${2:-$NL_PATH}
+        shift 2
+        DBUS_SYSTEM_BUS_ADDRESS=${NODE_BUS[$name]} _as dbus-send --system --print-reply --reply-timeout=30000 \
+                --dest="$NL_DEST" "$path" "$1.$2" "${@:3}"
+}
+
+# nl_peer ARGS...: the misbehaving test client (tests/integration/nodelink-test-peer.c).
+NL_PEER_BIN=${AOS_TEST_NL_PEER:-$AOS_TEST_BUILDDIR/tests/integration/nodelink-test-peer}
+nl_peer() { timeout 30 "$NL_PEER_BIN" "$@"; }

@@ -5,22 +5,29 @@
 # another root, expired / not yet valid leaf, leaf without a required EKU, a cyclic chain
 # (InvalidChain); a certificate for a key this module never made (KeyMismatch); wrong passwords
 # (WrongPassword); 10 MB arguments (InvalidArgs, or the bus refuses). None of it consumes the
-# pending key.
+# pending key. On a PKCS#11 token or, with AOS_IT_PLUGIN=tpm, in a TPM (test-certd-tpm.sh has
+# the TPM's own bad cases).
 . "$(dirname "$0")/lib.sh"
 
 harness_init
 require_certd
 start_bus || harness_finish
 start_polkitd || harness_finish
-setup_softhsm
+setup_keystore || harness_finish
 
 PW='bad-input-Owner-Pw-6a0f55'
 WRONG='bad-input-Wrong-Pw-e38b7d'
 OTHER_PW='bad-input-Other-Pw-2c9e40'
 
 write_config
-module iam pkcs11 ecdsa "serverAuth clientAuth" "iam.local localhost" 2
-module cm pkcs11 ecdsa "serverAuth clientAuth" "" 2
+module iam "$KS" ecdsa "serverAuth clientAuth" "iam.local localhost" 2
+# A module owned with another password: its own token; on a TPM every module shares the one
+# owner password, so there it is file-backed.
+if [[ $KS == tpm ]]; then
+        module cm sw ecdsa "serverAuth clientAuth" "" 2
+else
+        module cm "$KS" ecdsa "serverAuth clientAuth" "" 2
+fi
 assert_ok start_certd || harness_finish
 
 # bad ERRNAME CMD...: the error with a message that says what was wrong, then the daemon
@@ -60,6 +67,17 @@ assert_ok certs_call SetOwner ss iam "$PW"
 bad "$E_INVALID_ARGS" certs_try SetOwner ss iam ""
 bad "$E_INVALID_ARGS|$E_WRONG_PASSWORD" certs_try CreateKey sss iam node-1 ""
 bad "$E_INVALID_ARGS" certs_try CreateKey sss iam "" "$PW"
+
+section "a subject with DN syntax is one CN, not a DN"
+if run certs_try CreateKey sss iam 'node-1,O=Evil+OU=x' "$PW"; then
+        assert_ok create_key iam 'node-2,O=Evil' "$PW" "$D/dn.csr"
+        run certtool --crq-info --infile "$D/dn.csr"
+        assert_match 'Subject: CN=node-2\\,O\\?=Evil[[:space:]]*$' "$OUT" "the CSR subject is one CN, comma escaped"
+        assert_no_match 'Subject:.*[^\\],O=' "$OUT" "no O= attribute smuggled in"
+else
+        assert_error "$E_INVALID_ARGS" certs_try CreateKey sss iam 'node-1,O=Evil+OU=x' "$PW"
+fi
+assert_serving
 
 section "chains for the pending key that must be refused"
 csr=$D/good.csr
@@ -192,6 +210,6 @@ assert_cmp "$BAD_RC" -ne 0 "unknown plugin: exit status"
 assert_match "floppy" "$BAD_OUT" "unknown plugin: names the value"
 assert_serving "the running daemon is not affected"
 
-assert_no_secret_in_logs "$PW" "$WRONG" "$OTHER_PW" "$(cat "$(pin_file iam)")" "$(cat "$(pin_file cm)")"
+assert_no_secret_in_logs "$PW" "$WRONG" "$OTHER_PW" "$(ks_secret iam)" "$(ks_secret cm)"
 stop_certd
 harness_finish

@@ -6,21 +6,21 @@
 # AccessDenied or InteractiveAuthorizationRequired, with and without the interactive flag, before
 # anything is touched; allowed for root and for the test user that the test rule grants
 # org.aosedge.certs.manage; the reads (GetCertTypes, ListCerts, GetCert, properties) are open
-# to uid 65534.
+# to uid 65534. On a PKCS#11 token or, with AOS_IT_PLUGIN=tpm, in a TPM.
 . "$(dirname "$0")/lib.sh"
 
 harness_init
 require_certd
 start_bus || harness_finish
 start_polkitd || harness_finish
-setup_softhsm
+setup_keystore || harness_finish
 
 PW='polkit-Owner-Pw-3e77b9'
 DENIED="$E_ACCESS_DENIED|$E_INTERACTIVE"
 
 write_config
-module iam pkcs11 ecdsa "clientAuth" "" 3
-module online pkcs11 ecdsa "clientAuth" "" 1 SelfSigned=yes
+module iam "$KS" ecdsa "clientAuth" "" 3
+module online "$KS" ecdsa "clientAuth" "" 1 SelfSigned=yes
 assert_ok start_certd || harness_finish
 
 run polkit_check org.aosedge.certs.manage "$NOBODY_UID"
@@ -69,7 +69,7 @@ assert_error "$DENIED" nobody certs_try SetOwner ss iam "not-the-password"
 assert_error "$DENIED" nobody certs_try Clear s iam
 assert_error "$DENIED" nobody aos_call --interactive Clear s:iam
 assert_eq "$r1" "$(list_serials iam)" "nothing changed by the refused calls"
-assert_eq 2 "$(token_count iam privkeys iam)" "no key made or removed by the refused calls"
+assert_eq 2 "$(ks_key_count iam)" "no key made or removed by the refused calls"
 # The pending key is still there for root.
 assert_ok apply iam "$D/r2.pem"
 r2=$(cert_serial "$D/r2.pem")
@@ -132,6 +132,6 @@ else
 fi
 
 assert_serving
-assert_no_secret_in_logs "$PW" "$(cat "$(pin_file iam)")" "$(cat "$(pin_file online)")"
+assert_no_secret_in_logs "$PW" "$(ks_secret iam)" "$(ks_secret online)"
 stop_certd
 harness_finish

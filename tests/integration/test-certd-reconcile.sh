@@ -5,36 +5,41 @@
 # too); a database row deleted while stopped comes back from the token; a bogus row is removed;
 # an orphan key or certificate on the token is removed (not with SkipValidation=yes); and for
 # each AOS_FAULT crash point: killed there, restarted, no applied certificate lost, no orphan,
-# and the interrupted call can simply be repeated.
+# and the interrupted call can simply be repeated. On a PKCS#11 token or, with AOS_IT_PLUGIN=tpm,
+# in a TPM (a "token" below is then the TPM and StorageDir).
 . "$(dirname "$0")/lib.sh"
 
 harness_init
 require_certd
 start_bus || harness_finish
 start_polkitd || harness_finish
-setup_softhsm
+setup_keystore || harness_finish
 
 PW='reconcile-Owner-Pw-4be1d0'
+TPM_OWNER_PW=$PW
 
 config() {
         write_config
-        module iam pkcs11 ecdsa "clientAuth" "" 3 "SkipValidation=${1:-no}"
-        module crash pkcs11 ecdsa "clientAuth" "" 2
+        module iam "$KS" ecdsa "clientAuth" "" 3 "SkipValidation=${1:-no}"
+        module crash "$KS" ecdsa "clientAuth" "" 2
+        # shares the crash module's token (on a TPM every module shares it): must come through
+        # every crash untouched
+        module bystander "$KS" ecdsa "clientAuth" "" 2 TokenLabel=crash
 }
 config
 assert_ok start_certd || harness_finish
 
-# consistent TYPE PENDING WHAT: the token holds exactly the certificates ListCerts reports and
-# their keys plus PENDING pending keys; every listed URL is on the token.
+# consistent TYPE PENDING WHAT: the key storage holds exactly the certificates ListCerts
+# reports and their keys plus PENDING pending keys of the type; every listed URL is there.
 consistent() {
         local type=$1 pending=$2 what=$3 n u bad=0
         n=$(list_count "$type")
-        assert_eq "$n" "$(token_count "$type" certs "$type")" "$what: $type certificate objects = ListCerts ($n)"
-        assert_eq $((n + pending)) "$(token_count "$type" privkeys "$type")" "$what: $type keys = $n certified + $pending pending"
+        assert_eq "$n" "$(ks_cert_count "$type")" "$what: $type certificate objects = ListCerts ($n)"
+        assert_eq $((n + pending)) "$(ks_key_count "$type")" "$what: $type keys = $n certified + $pending pending"
         for u in $(list_field "$type" CertURL) $(list_field "$type" KeyURL); do
-                token_has_object "$type" "$u" || { fail "$what: $u listed but not on the token"; bad=1; }
+                ks_has_url "$type" "$u" || { fail "$what: $u listed but not in the $KS storage"; bad=1; }
         done
-        ((bad)) || pass "$what: every listed URL is on the token"
+        ((bad)) || pass "$what: every listed URL is in the $KS storage"
         if certs_prop "$(module_path "$type")" "$MODULE_IFACE" PendingKeys >"$D/.pk" 2>/dev/null; then
                 assert_eq "$pending" "$(json_data "$(cat "$D/.pk")")" "$what: $type Module.PendingKeys"
         fi
@@ -95,6 +100,8 @@ else
                 sets+=("\"$c\" = CASE
                         WHEN \"$c\" = '$x1' THEN 'deadbeef01'
                         WHEN typeof(\"$c\") = 'text' AND \"$c\" LIKE 'pkcs11:%' THEN replace(\"$c\", 'id=', 'id=%de%ad%be%ef')
+                        WHEN typeof(\"$c\") = 'text' AND \"$c\" LIKE 'tpm2:%' THEN replace(\"$c\", 'handle=0x8141', 'handle=0x8142')
+                        WHEN typeof(\"$c\") = 'text' AND \"$c\" LIKE 'file:%' THEN replace(\"$c\", '.pem', '.bogus.pem')
                         WHEN typeof(\"$c\") = 'text' AND length(\"$c\") = 64 AND \"$c\" NOT GLOB '*[^0-9a-f]*' THEN '$rnd'
                         ELSE \"$c\" END")
         done
@@ -113,37 +120,52 @@ else
         assert_ok start_certd
 fi
 
-section "orphan key and orphan certificate on the token"
-keys_before=$(token_count iam privkeys iam)
+section "a row whose objects are gone from the token is removed"
+x1_cert_url=$(certs_call GetCert says iam $(ay_args "$(latest_field iam IssuerDER)") "$x1" | sed -n 's/.*"CertURL":{"type":"s","data":"\([^"]*\)".*/\1/p')
+x1_key_url=$(certs_call GetCert says iam $(ay_args "$(latest_field iam IssuerDER)") "$x1" | sed -n 's/.*"KeyURL":{"type":"s","data":"\([^"]*\)".*/\1/p')
 stop_certd
-assert_ok make_orphan_key iam iam ecdsa
-assert_eq $((keys_before + 1)) "$(token_count iam privkeys iam)" "orphan key made with p11tool"
+assert_ok ks_delete_url iam "$x1_cert_url"
+assert_ok ks_delete_url iam "$x1_key_url"
+assert_ok start_certd
+assert_eq "$(printf '%s\n' "$x2" "$p" | sort | xargs)" "$(list_serials iam)" "the certificate deleted from the token is no longer listed"
+consistent iam 0 "after the deleted objects"
+
+section "orphan key and orphan certificate on the token"
+keys_before=$(ks_key_count iam)
+stop_certd
+assert_ok ks_make_orphan_key iam ecdsa
+assert_eq $((keys_before + 1)) "$(ks_key_count iam)" "orphan key made behind the daemon's back"
 assert_ok make_csr "$D/stray.key" "$D/stray.csr" stray
 assert_ok sign_csr "$D/stray.csr" "$D/stray.pem" ca
-assert_ok p11 iam --write --load-certificate "$D/stray.pem" --label iam --id 0102030405 "pkcs11:token=iam"
-certs_before=$(token_count iam certs iam)
+assert_ok ks_write_orphan_cert iam "$D/stray.pem"
+certs_before=$(ks_cert_count iam)
 assert_ok start_certd
-assert_eq "$keys_before" "$(token_count iam privkeys iam)" "orphan key removed at start"
-assert_eq $((certs_before - 1)) "$(token_count iam certs iam)" "orphan certificate removed at start"
-assert_eq "$(printf '%s\n' "$x1" "$x2" "$p" | sort | xargs)" "$(list_serials iam)" "certificates unchanged"
+assert_eq "$keys_before" "$(ks_key_count iam)" "orphan key removed at start"
+assert_eq $((certs_before - 1)) "$(ks_cert_count iam)" "orphan certificate removed at start"
+assert_eq "$(printf '%s\n' "$x2" "$p" | sort | xargs)" "$(list_serials iam)" "certificates unchanged"
 consistent iam 0 "after the orphans"
 
 section "SkipValidation=yes leaves the token alone at start"
 stop_certd
 config yes
-assert_ok make_orphan_key iam iam ecdsa
+assert_ok ks_make_orphan_key iam ecdsa
 assert_ok start_certd
-assert_eq $((keys_before + 1)) "$(token_count iam privkeys iam)" "orphan key kept with SkipValidation=yes"
+assert_eq $((keys_before + 1)) "$(ks_key_count iam)" "orphan key kept with SkipValidation=yes"
 stop_certd
 config no
 assert_ok start_certd
-assert_eq "$keys_before" "$(token_count iam privkeys iam)" "orphan key removed once SkipValidation=no again"
+assert_eq "$keys_before" "$(ks_key_count iam)" "orphan key removed once SkipValidation=no again"
 
 section "crash points (AOS_FAULT)"
 if ! certd_has_faults; then
         skip "aos-certd built without -Dfault_injection=true: crash tests skipped"
 else
         assert_ok certs_call SetOwner ss crash "$PW"
+        assert_ok certs_call SetOwner ss bystander "$PW"
+        assert_ok issue bystander node-b "$PW" "$D/by1.pem" ca
+        assert_ok apply bystander "$D/by1.pem"
+        assert_ok create_key bystander node-b "$PW" "$D/by2.csr"
+        by1=$(cert_serial "$D/by1.pem")
 
         # crash_call POINT WHAT CMD...: the daemon started with AOS_FAULT=POINT is killed by
         # CMD at that point; then it is started again without it.
@@ -238,7 +260,7 @@ else
         s2_url=$(certs_call GetCert says crash $(ay_args "$(latest_field crash IssuerDER)") "$s2" | sed -n 's/.*"CertURL":{"type":"s","data":"\([^"]*\)".*/\1/p')
         crash_call apply-after-trim ApplyCert apply crash "$D/s4.pem"
         assert_eq "$(printf '%s\n' "$s3" "$s4" | sort | xargs)" "$(list_serials crash)" "apply-after-trim: new kept, trimmed gone"
-        if [[ -n $s2_url ]] && token_has_object crash "$s2_url"; then
+        if [[ -n $s2_url ]] && ks_has_url crash "$s2_url"; then
                 fail "apply-after-trim: the trimmed certificate is still on the token"
         else
                 pass "apply-after-trim: the trimmed certificate is off the token"
@@ -254,7 +276,7 @@ else
         assert_eq "" "$(list_serials crash)" "clear-after-backend: nothing listed"
         consistent crash 0 "clear-after-backend"
         assert_ok certs_call Clear s crash
-        assert_eq 0 "$(token_count crash all crash)" "clear-after-backend: repeated Clear, no objects left"
+        assert_eq 0 "$(ks_object_count crash)" "clear-after-backend: repeated Clear, no objects left"
 
         section "clear-after-db"
         assert_ok issue crash node-c "$PW" "$D/s5.pem" ca
@@ -264,16 +286,20 @@ else
         assert_eq "" "$(list_serials crash)" "clear-after-db: nothing listed"
         consistent crash 0 "clear-after-db"
         assert_ok certs_call Clear s crash
-        assert_eq 0 "$(token_count crash all crash)" "clear-after-db: repeated Clear, no objects left"
+        assert_eq 0 "$(ks_object_count crash)" "clear-after-db: repeated Clear, no objects left"
 
         section "after the crashes"
         assert_ok issue crash node-c "$PW" "$D/s6.pem" ca
         assert_ok apply crash "$D/s6.pem"
         consistent crash 0 "a full cycle after the crash tests"
-        assert_eq "$(printf '%s\n' "$x1" "$x2" "$p" | sort | xargs)" "$(list_serials iam)" "the other module was never touched"
+        assert_eq "$(printf '%s\n' "$x2" "$p" | sort | xargs)" "$(list_serials iam)" "the other token's module was never touched"
+        assert_eq "$by1" "$(list_serials bystander)" "the module sharing the token kept its certificate"
+        consistent bystander 1 "the module sharing the token"
+        assert_ok sign_csr "$D/by2.csr" "$D/by2.pem" ca days=30
+        assert_ok apply bystander "$D/by2.pem"
 fi
 
 assert_serving
-assert_no_secret_in_logs "$PW" "$(cat "$(pin_file iam)")" "$(cat "$(pin_file crash)")"
+assert_no_secret_in_logs "$PW" "$(ks_secret iam)" "$(ks_secret crash)"
 stop_certd
 harness_finish

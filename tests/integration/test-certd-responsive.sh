@@ -3,19 +3,20 @@
 # aos-certd keeps serving while slow key generation runs: with RSA 2048 CreateKey calls queued
 # on the worker thread, reads (GetCertTypes, ListCerts, GetCert, a property) are answered while
 # those calls are still in flight. No wall-clock assertion: the check is the order of events
-# (the reads finish while the CreateKey clients are still waiting for their replies).
+# (the reads finish while the CreateKey clients are still waiting for their replies). On a
+# PKCS#11 token or, with AOS_IT_PLUGIN=tpm, in a TPM (where an RSA key takes the longest).
 . "$(dirname "$0")/lib.sh"
 
 harness_init
 require_certd
 start_bus || harness_finish
 start_polkitd || harness_finish
-setup_softhsm
+setup_keystore || harness_finish
 
 PW='resp-Owner-Pw-5d21aa'
 write_config
-module rsa pkcs11 rsa "clientAuth" "" 5
-module ec pkcs11 ecdsa "clientAuth" "" 2
+module rsa "$KS" rsa "clientAuth" "" 5
+module ec "$KS" ecdsa "clientAuth" "" 2
 assert_ok start_certd || harness_finish
 assert_ok certs_call SetOwner ss rsa "$PW"
 assert_ok certs_call SetOwner ss ec "$PW"

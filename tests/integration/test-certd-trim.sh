@@ -1,23 +1,25 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # aos-certd, MaxItems and pending keys: applying MaxItems+1 certificates drops the one with the
-# earliest NotAfter (from ListCerts and from the token), never the one just applied; at most 5
-# pending keys per module, the oldest is destroyed (its certificate then gives KeyMismatch).
+# earliest NotAfter (from ListCerts and from the key storage), never the one just applied; at
+# most 5 pending keys per module, the oldest is destroyed (its certificate then gives
+# KeyMismatch). On a PKCS#11 token or, with AOS_IT_PLUGIN=tpm, in a TPM.
 . "$(dirname "$0")/lib.sh"
 
 harness_init
 require_certd
 start_bus || harness_finish
 start_polkitd || harness_finish
-setup_softhsm
+setup_keystore || harness_finish
 
 PW='trim-Owner-Pw-0c83e1'
+TPM_OWNER_PW=$PW
 
 write_config
-module two pkcs11 ecdsa "clientAuth" "" 2
-module five pkcs11 ecdsa "clientAuth" "" 5
-module pend pkcs11 ecdsa "clientAuth" "" 2
-module conc pkcs11 ecdsa "clientAuth" "" 2
+module two "$KS" ecdsa "clientAuth" "" 2
+module five "$KS" ecdsa "clientAuth" "" 5
+module pend "$KS" ecdsa "clientAuth" "" 2
+module conc "$KS" ecdsa "clientAuth" "" 2
 assert_ok start_certd || harness_finish
 
 declare -A SERIAL=() CERTURL=() KEYURL=() NOTAFTER=()
@@ -38,8 +40,8 @@ apply_days() {
         fi
 }
 
-# expect TYPE NAMES...: ListCerts holds exactly these certificates, the token exactly their
-# certificates and keys, and GetCert's latest is the one with the latest NotAfter.
+# expect TYPE NAMES...: ListCerts holds exactly these certificates, the key storage exactly
+# their certificates and keys, and GetCert's latest is the one with the latest NotAfter.
 expect() {
         local type=$1 n want=() latest="" latest_na=0
         shift
@@ -52,24 +54,24 @@ expect() {
         done
         assert_eq "$(printf '%s\n' "${want[@]}" | sort | xargs)" "$(list_serials "$type")" "$type: ListCerts = {$*}"
         assert_eq "$latest" "$(latest_field "$type" Serial)" "$type: GetCert latest"
-        assert_eq $# "$(token_count "$type" certs "$type")" "$type: certificate objects on the token"
-        assert_eq $# "$(token_count "$type" privkeys "$type")" "$type: keys on the token (no pending keys now)"
+        assert_eq $# "$(ks_cert_count "$type")" "$type: certificates in the $KS storage"
+        assert_eq $# "$(ks_key_count "$type")" "$type: keys in the $KS storage (no pending keys now)"
         for n in "$@"; do
-                token_has_object "$type" "${CERTURL[$n]}" || fail "$type: certificate $n missing from the token"
+                ks_has_url "$type" "${CERTURL[$n]}" || fail "$type: certificate $n missing from the $KS storage"
         done
 }
-# gone TYPE NAME: the certificate and its key are off the token.
+# gone TYPE NAME: the certificate and its key are out of the key storage.
 gone() {
         local type=$1 n=$2
-        if token_has_object "$type" "${CERTURL[$n]}"; then
-                fail "$type: trimmed certificate $n still on the token"
+        if ks_has_url "$type" "${CERTURL[$n]}"; then
+                fail "$type: trimmed certificate $n still in the $KS storage"
         else
-                pass "$type: trimmed certificate $n removed from the token"
+                pass "$type: trimmed certificate $n removed from the $KS storage"
         fi
-        if token_has_object "$type" "${KEYURL[$n]}"; then
-                fail "$type: key of trimmed certificate $n still on the token"
+        if ks_has_url "$type" "${KEYURL[$n]}"; then
+                fail "$type: key of trimmed certificate $n still in the $KS storage"
         else
-                pass "$type: key of trimmed certificate $n removed from the token"
+                pass "$type: key of trimmed certificate $n removed from the $KS storage"
         fi
 }
 
@@ -107,11 +109,11 @@ assert_ok certs_call SetOwner ss pend "$PW"
 for i in 1 2 3 4 5 6; do
         assert_ok create_key pend "node-p$i" "$PW" "$D/pend$i.csr"
         if ((i == 5)); then
-                assert_eq 5 "$(token_count pend privkeys pend)" "pend: 5 pending keys on the token"
+                assert_eq 5 "$(ks_key_count pend)" "pend: 5 pending keys in the $KS storage"
         fi
         sleep 0.01
 done
-assert_eq 5 "$(token_count pend privkeys pend)" "pend: still 5 keys after the 6th CreateKey"
+assert_eq 5 "$(ks_key_count pend)" "pend: still 5 keys after the 6th CreateKey"
 if certs_prop "$(module_path pend)" "$MODULE_IFACE" PendingKeys >"$D/.pk" 2>/dev/null; then
         assert_eq 5 "$(json_data "$(cat "$D/.pk")")" "pend: Module.PendingKeys"
 fi
@@ -122,7 +124,7 @@ assert_error "$E_KEY_MISMATCH" apply_try pend "$D/pend1.pem"
 assert_ok apply pend "$D/pend2.pem"
 assert_ok apply pend "$D/pend6.pem"
 assert_eq 2 "$(list_count pend)" "pend: two certificates"
-assert_eq 5 "$(token_count pend privkeys pend)" "pend: 2 certified keys + 3 pending keys on the token"
+assert_eq 5 "$(ks_key_count pend)" "pend: 2 certified keys + 3 pending keys in the $KS storage"
 
 section "concurrent calls"
 assert_ok certs_call SetOwner ss conc "$PW"
@@ -137,7 +139,7 @@ for i in 1 2 3 4 5 6; do
         reply_string "$(cat "$D/conc$i.json")" >"$D/conc$i.csr"
 done
 assert_eq 6 "$ok" "6 concurrent CreateKey calls succeeded"
-assert_eq 5 "$(token_count conc privkeys conc)" "conc: 5 pending keys on the token"
+assert_eq 5 "$(ks_key_count conc)" "conc: 5 pending keys in the $KS storage"
 ok=0 mismatch=0 other=0
 for i in 1 2 3 4 5 6; do
         sign_csr "$D/conc$i.csr" "$D/conc$i.pem" ca days=$((10 * i)) || fail "sign conc$i"
@@ -148,9 +150,11 @@ for i in 1 2 3 4 5 6; do
         apply_try conc "$D/conc$i.pem" >"$D/conca$i.out" 2>"$D/conca$i.err" &
         pids+=($!)
 done
+latest_applied=0
 for i in 1 2 3 4 5 6; do
         if wait "${pids[i - 1]}"; then
                 ok=$((ok + 1))
+                latest_applied=$i # conc$i is valid for 10*i days
         elif grep -q "$E_KEY_MISMATCH" "$D/conca$i.err"; then
                 mismatch=$((mismatch + 1))
         else
@@ -160,18 +164,19 @@ for i in 1 2 3 4 5 6; do
 done
 assert_eq "5 1 0" "$ok $mismatch $other" "concurrent ApplyCert: applied, KeyMismatch, other errors"
 assert_eq 2 "$(list_count conc)" "conc: MaxItems=2 after concurrent applies"
-assert_eq 2 "$(token_count conc certs conc)" "conc: 2 certificate objects on the token"
-assert_eq 2 "$(token_count conc privkeys conc)" "conc: 2 keys on the token"
+assert_eq 2 "$(ks_cert_count conc)" "conc: 2 certificates in the $KS storage"
+assert_eq 2 "$(ks_key_count conc)" "conc: 2 keys in the $KS storage"
 # Which two remain depends on the order the daemon took the calls in ("never the one just
-# applied"), but conc6 (the latest NotAfter, from the newest key) can never be the one dropped.
+# applied"), and so does which key was dropped as the oldest pending one; but the applied
+# certificate with the latest NotAfter can never be the one trimmed.
 final=$(list_serials conc)
-assert_match "(^| )$(cert_serial "$D/conc6.pem")( |\$)" "$final" "conc: the latest NotAfter kept"
+assert_match "(^| )$(cert_serial "$D/conc$latest_applied.pem")( |\$)" "$final" "conc: the latest NotAfter applied (conc$latest_applied) kept"
 applied_all=$(for i in 1 2 3 4 5 6; do cert_serial "$D/conc$i.pem"; done)
 for sn in $final; do
         printf '%s\n' "$applied_all" | grep -qx "$sn" || fail "conc: unknown serial $sn listed"
 done
 
 assert_serving
-assert_no_secret_in_logs "$PW" "$(cat "$(pin_file two)")" "$(cat "$(pin_file five)")" "$(cat "$(pin_file pend)")"
+assert_no_secret_in_logs "$PW" "$(ks_secret two)" "$(ks_secret five)" "$(ks_secret pend)"
 stop_certd
 harness_finish

@@ -3,29 +3,109 @@
 
 /* aosctl: the command line of aos-iam. One subcommand per file, dispatched from the table in
  * aosctl.c, which also renders --help.
- * Exit codes: 0 success, 1 the daemon refused or failed (its error name and text are printed),
- * 2 bad usage, 3 the daemon is not reachable. */
+ * Exit codes (documented in docs/aosctl.1):
+ *   0 success,
+ *   1 the operation failed: a daemon refused or failed (its error name and text are printed),
+ *     or signing, a fingerprint check or a sign command failed,
+ *   2 bad usage: unknown command or option, a missing or malformed argument, an input file
+ *     (CA, chain, password) that cannot be used,
+ *   3 a daemon (or the bus) is not reachable. */
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <systemd/sd-bus.h>
 
+#include "macro.h"
+
+#define AOSCTL_EXIT_SUCCESS 0
 #define AOSCTL_EXIT_FAILURE 1
 #define AOSCTL_EXIT_USAGE 2
 #define AOSCTL_EXIT_UNREACHABLE 3
 
+#define CERTS_DEST "org.aosedge.Certs1"
+#define CERTS_PATH "/org/aosedge/Certs1"
+#define CERTS_IFACE "org.aosedge.Certs1.Manager"
+#define PROV_DEST "org.aosedge.Provisioning1"
+#define PROV_PATH "/org/aosedge/Provisioning1"
+#define PROV_IFACE "org.aosedge.Provisioning1.Manager"
+#define NODELINK_DEST "org.aosedge.NodeLink1"
+#define NODELINK_PATH "/org/aosedge/NodeLink1"
+#define NODELINK_IFACE "org.aosedge.NodeLink1.Manager"
+
+/* Method call timeouts: StartProvisioning, FinishProvisioning and Deprovision may take the node
+ * link's 5 minutes (plus hooks) before the daemon answers; the rest 2 minutes at most. */
+#define AOSCTL_TIMEOUT_LONG_USEC (330 * USEC_PER_SEC)
+#define AOSCTL_TIMEOUT_USEC (120 * USEC_PER_SEC)
+
 typedef struct AosctlContext {
         bool json;
+        bool no_ask_password;
+        const char *verb; /* the command running, for messages */
         sd_bus *bus;
 } AosctlContext;
 
 typedef int (*AosctlVerb)(AosctlContext *ctx, int argc, char *argv[]);
 
-/* The system bus ($DBUS_SYSTEM_BUS_ADDRESS honoured), connected on first use. */
+/* Long options without a short form; every command accepts AOSCTL_COMMON_OPTIONS (after the
+ * command name, too). */
+enum {
+        ARG_JSON = 0x100,
+        ARG_NO_ASK_PASSWORD,
+        /* the commands' own options */
+        ARG_NODE,
+        ARG_PASSWORD_FILE,
+        ARG_SUBJECT,
+        ARG_CA_CERT,
+        ARG_CA_KEY,
+        ARG_SIGN_COMMAND,
+        ARG_DAYS,
+        ARG_EXPECT_FINGERPRINT,
+        ARG_COUNT,
+};
+#define AOSCTL_COMMON_OPTIONS                                                   \
+        { "help", no_argument, NULL, 'h' },                                     \
+        { "json", no_argument, NULL, ARG_JSON },                                \
+        { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD }
+
+/* Handles an option of AOSCTL_COMMON_OPTIONS (and getopt's '?') in a command's getopt loop.
+ * Returns true when the command must stop and return *ret_exit (0 after --help, 2 after a bad
+ * option). */
+bool aosctl_common_option(AosctlContext *ctx, int c, int *ret_exit);
+/* Prints a command's synopsis and options, from the table in aosctl.c. */
+void aosctl_verb_help(const char *verb);
+/* "aosctl VERB: message" on stderr, returns AOSCTL_EXIT_USAGE. */
+_printf_(2, 3) int aosctl_usage_error(AosctlContext *ctx, const char *fmt, ...);
+/* "aosctl VERB: message" on stderr, returns AOSCTL_EXIT_FAILURE. */
+_printf_(2, 3) int aosctl_fail(AosctlContext *ctx, const char *fmt, ...);
+
+/* For commands whose only option is --node: parses argv (no arguments allowed). Returns
+ * AOSCTL_PARSE_GO_ON, or the exit code the command returns (after --help or bad usage). */
+#define AOSCTL_PARSE_GO_ON (-1)
+int aosctl_parse_node_option(AosctlContext *ctx, int argc, char *argv[], const char **ret_node);
+
+/* The system bus ($DBUS_SYSTEM_BUS_ADDRESS honoured), connected on first use; on failure the
+ * message is printed and -AOSCTL_EXIT_UNREACHABLE returned. (aosctl_call() connects by itself
+ * and reports a failure to connect as org.freedesktop.DBus.Error.NoServer.) */
 int aosctl_bus(AosctlContext *ctx, sd_bus **ret);
 
-/* Prints "aosctl: <what>: <error name>: <message>" and returns the exit code for it. */
+/* Calls a method with the given timeout. The allow-interactive-authorization flag is set when
+ * stdin is a terminal and --no-ask-password was not given, so that polkit can ask. A message
+ * that carries a password is marked sensitive (sd-bus erases it when freed). */
+int aosctl_call(AosctlContext *ctx, const char *dest, const char *path, const char *iface, const char *member,
+                uint64_t timeout_usec, bool sensitive, sd_bus_error *error, sd_bus_message **ret_reply,
+                const char *types, ...);
+
+/* The error is one that says the daemon (or the bus) is not there, rather than a refusal. */
+bool aosctl_error_is_unreachable(const sd_bus_error *error);
+/* Prints "aosctl: <what>: <error name>: <message>" and returns the exit code for it
+ * (AOSCTL_EXIT_UNREACHABLE or AOSCTL_EXIT_FAILURE). */
 int aosctl_bus_error(const char *what, const sd_bus_error *error, int r);
+
+/* The id of the node a command works on, for subjects and messages: --node when given, else
+ * the local node's id (Provisioning1 NodeId). */
+int aosctl_resolve_node_id(AosctlContext *ctx, const char *node, char **ret_id, sd_bus_error *error);
 
 /* A certificate as the daemons report it (the a{sv} info of org.aosedge.Certs1). */
 typedef struct CertView {
@@ -38,7 +118,23 @@ void cert_view_done(CertView *v);
 int cert_view_read(sd_bus_message *m, CertView *ret);
 /* Days from now until not_after (negative when expired). */
 long cert_view_days_left(const CertView *v);
-void json_print_string(const char *s);
-void cert_view_print_json(const CertView *v);
+/* A JSON string (quotes, escapes). */
+void json_print_string(FILE *f, const char *s);
+/* The info as one JSON object: type, subject, issuer, serial, notBefore, notAfter (µs),
+ * daysLeft, fingerprint, certURL, keyURL. */
+void cert_view_print_json(FILE *f, const CertView *v);
+/* "2030-01-01 12:00" (UTC) */
+void cert_view_format_date(uint64_t usec, char buf[static 32]);
+/* The info as "Key: value" lines, indented by indent spaces. */
+void cert_view_print_text(FILE *f, const CertView *v, unsigned indent);
 
+int verb_status(AosctlContext *ctx, int argc, char *argv[]);
 int verb_certs(AosctlContext *ctx, int argc, char *argv[]);
+int verb_provision(AosctlContext *ctx, int argc, char *argv[]);
+int verb_deprovision(AosctlContext *ctx, int argc, char *argv[]);
+int verb_pause(AosctlContext *ctx, int argc, char *argv[]);
+int verb_resume(AosctlContext *ctx, int argc, char *argv[]);
+int verb_create_key(AosctlContext *ctx, int argc, char *argv[]);
+int verb_apply_cert(AosctlContext *ctx, int argc, char *argv[]);
+int verb_renew(AosctlContext *ctx, int argc, char *argv[]);
+int verb_watch(AosctlContext *ctx, int argc, char *argv[]);

@@ -86,34 +86,64 @@ long cert_view_days_left(const CertView *v) {
         return (long) (d >= 0 ? d / 86400 : -((-d + 86399) / 86400));
 }
 
-void json_print_string(const char *s) {
-        putchar('"');
+void json_print_string(FILE *f, const char *s) {
+        fputc('"', f);
         for (const unsigned char *p = (const unsigned char *) strempty(s); *p; p++) {
                 if (*p == '"' || *p == '\\')
-                        printf("\\%c", *p);
-                else if (*p < 0x20)
-                        printf("\\u%04x", *p);
+                        fprintf(f, "\\%c", *p);
+                else if (*p == '\n')
+                        fputs("\\n", f);
+                else if (*p == '\t')
+                        fputs("\\t", f);
+                else if (*p == '\r')
+                        fputs("\\r", f);
+                else if (*p < 0x20 || *p == 0x7f)
+                        fprintf(f, "\\u%04x", *p);
                 else
-                        putchar(*p);
+                        fputc(*p, f);
         }
-        putchar('"');
+        fputc('"', f);
 }
 
-void cert_view_print_json(const CertView *v) {
-        printf("{\"type\":");
-        json_print_string(v->type);
-        printf(",\"subject\":");
-        json_print_string(v->subject);
-        printf(",\"issuer\":");
-        json_print_string(v->issuer);
-        printf(",\"serial\":");
-        json_print_string(v->serial);
-        printf(",\"notBefore\":%llu,\"notAfter\":%llu,\"daysLeft\":%ld,\"fingerprint\":",
-               (unsigned long long) v->not_before, (unsigned long long) v->not_after, cert_view_days_left(v));
-        json_print_string(v->fingerprint);
-        printf(",\"certURL\":");
-        json_print_string(v->cert_url);
-        printf(",\"keyURL\":");
-        json_print_string(v->key_url);
-        putchar('}');
+void cert_view_print_json(FILE *f, const CertView *v) {
+        fputs("{\"type\":", f);
+        json_print_string(f, v->type);
+        fputs(",\"subject\":", f);
+        json_print_string(f, v->subject);
+        fputs(",\"issuer\":", f);
+        json_print_string(f, v->issuer);
+        fputs(",\"serial\":", f);
+        json_print_string(f, v->serial);
+        fprintf(f, ",\"notBefore\":%llu,\"notAfter\":%llu,\"daysLeft\":%ld,\"fingerprint\":",
+                (unsigned long long) v->not_before, (unsigned long long) v->not_after, cert_view_days_left(v));
+        json_print_string(f, v->fingerprint);
+        fputs(",\"certURL\":", f);
+        json_print_string(f, v->cert_url);
+        fputs(",\"keyURL\":", f);
+        json_print_string(f, v->key_url);
+        fputc('}', f);
+}
+
+void cert_view_format_date(uint64_t usec, char buf[static 32]) {
+        time_t t = (time_t) (usec / USEC_PER_SEC);
+        struct tm tm;
+
+        if (!gmtime_r(&t, &tm) || strftime(buf, 32, "%Y-%m-%d %H:%M", &tm) == 0)
+                snprintf(buf, 32, "@%llu", (unsigned long long) (usec / USEC_PER_SEC));
+}
+
+void cert_view_print_text(FILE *f, const CertView *v, unsigned indent) {
+        char nb[32], na[32];
+        int i = (int) indent;
+
+        cert_view_format_date(v->not_before, nb);
+        cert_view_format_date(v->not_after, na);
+        fprintf(f, "%*sType: %s\n", i, "", strempty(v->type));
+        fprintf(f, "%*sSubject: %s\n", i, "", strempty(v->subject));
+        fprintf(f, "%*sIssuer: %s\n", i, "", strempty(v->issuer));
+        fprintf(f, "%*sSerial: %s\n", i, "", strempty(v->serial));
+        fprintf(f, "%*sValid: %s .. %s UTC (%ld days left)\n", i, "", nb, na, cert_view_days_left(v));
+        fprintf(f, "%*sFingerprint: %s\n", i, "", strempty(v->fingerprint));
+        fprintf(f, "%*sCertURL: %s\n", i, "", strempty(v->cert_url));
+        fprintf(f, "%*sKeyURL: %s\n", i, "", strempty(v->key_url));
 }

@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Backend selection and the helpers every backend shares. */
 
+#include "aos-build-config.h"
 #include "backend.h"
 #include "log.h"
 #include "macro.h"
 
-/* The TPM backend is not built yet. */
+#if HAVE_TPM2
+extern const CertBackendVTable backend_tpm_vtable;
+const CertBackendVTable *const backend_tpm_vtable_ptr = &backend_tpm_vtable;
+#else
+/* Built with -Dtpm=disabled. */
 const CertBackendVTable *const backend_tpm_vtable_ptr = NULL;
+#endif
 
 static const CertBackendVTable *backend_vtable(ModulePlugin plugin) {
         switch (plugin) {

@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The secondary node: dials the main node (bootstrap while unprovisioned, protected after),
+ * registers, keeps the link alive, pushes state changes, and relays the allowlisted calls the
+ * main node sends to the local bus. */
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "bootstrap-cert.h"
+#include "bus-error.h"
+#include "fs.h"
+#include "log.h"
+#include "macro.h"
+#include "manager.h"
+
+#define PROV_DEST "org.aosedge.Provisioning1"
+#define PROV_PATH "/org/aosedge/Provisioning1"
+#define PROV_IFACE "org.aosedge.Provisioning1.Manager"
+
+static void client_schedule_connect(Manager *m, bool now);
+
+static LinkChannel wanted_channel(Manager *m) {
+        return streq_ptr(m->local_state, "unprovisioned") ? LINK_CHANNEL_BOOTSTRAP : LINK_CHANNEL_PROTECTED;
+}
+
+/* --- relaying the main node's calls to the local bus -------------------------------------- */
+
+static int on_local_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        sd_bus_message *call = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *answer = NULL;
+        int r;
+
+        if (sd_bus_message_is_method_error(reply, NULL))
+                r = sd_bus_reply_method_error(call, sd_bus_message_get_error(reply));
+        else {
+                r = sd_bus_message_new_method_return(call, &answer);
+                if (r >= 0)
+                        r = sd_bus_message_rewind(reply, true);
+                if (r >= 0)
+                        r = sd_bus_message_copy(answer, reply, true);
+                if (r >= 0)
+                        r = sd_bus_send(NULL, answer, NULL);
+        }
+        if (r < 0)
+                log_debug_errno(r, "Cannot pass a local answer to %s back to the main node, ignoring: %m",
+                                strna(sd_bus_message_get_member(call)));
+        sd_bus_message_unref(call);
+        return 1;
+}
+
+static int on_peer_call(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *local = NULL;
+        const char *iface, *member, *path;
+        int r;
+
+        if (!sd_bus_message_is_method_call(message, NULL, NULL))
+                return 0;
+        iface = sd_bus_message_get_interface(message);
+        member = sd_bus_message_get_member(message);
+        path = sd_bus_message_get_path(message);
+        if (streq_ptr(iface, "org.freedesktop.DBus.Peer"))
+                return 0; /* Ping, answered by sd-bus */
+
+        if (!identity_call_allowed(iface, member) || !streq_ptr(path, identity_call_path(iface))) {
+                log_notice("Refused to relay %s.%s on %s from the main node: not on the allowlist.", strna(iface),
+                           strna(member), strna(path));
+                (void) sd_bus_reply_method_errorf(message, AOS_NODELINK_ERROR_NOT_ALLOWED,
+                                                  "%s.%s on %s may not pass the node link.", strna(iface),
+                                                  strna(member), strna(path));
+                return 1;
+        }
+
+        /* Member names only: the arguments may carry the provisioning password. */
+        log_info("Relaying %s.%s from the main node to the local bus.", iface, member);
+        r = sd_bus_message_new_method_call(m->bus, &local, identity_call_destination(iface), path, iface, member);
+        if (r >= 0)
+                r = sd_bus_message_rewind(message, true);
+        if (r >= 0)
+                r = sd_bus_message_copy(local, message, true);
+        if (r >= 0) {
+                sd_bus_message *ref = sd_bus_message_ref(message);
+                r = sd_bus_call_async(m->bus, NULL, local, on_local_reply, ref,
+                                      m->config->nodelink.provisioning_timeout_usec + 30 * USEC_PER_SEC);
+                if (r < 0)
+                        sd_bus_message_unref(ref);
+        }
+        if (r < 0)
+                (void) sd_bus_reply_method_errorf(message, SD_BUS_ERROR_FAILED, "Cannot relay %s.%s: %s", iface,
+                                                  member, strerror(-r));
+        return 1;
+}
+
+/* --- the link ----------------------------------------------------------------------------- */
+
+static int on_ping_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        if (!sd_bus_message_is_method_error(reply, NULL) && m->pings_outstanding > 0)
+                m->pings_outstanding--;
+        return 1;
+}
+
+static int on_ping_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        uint64_t k = m->config->nodelink.keepalive_usec;
+
+        if (!m->link || m->link->phase != LINK_PHASE_UP)
+                return 0;
+        if (m->pings_outstanding >= 2) {
+                log_warning("The main node missed %u keepalives: the link is dead.", m->pings_outstanding);
+                link_close(m->link, "keepalive: the main node stopped answering");
+                return 0;
+        }
+        m->pings_outstanding++;
+        (void) sd_bus_call_method_async(m->link->bus, NULL, NULL, "/", "org.freedesktop.DBus.Peer", "Ping",
+                                        on_ping_reply, m, NULL);
+        (void) sd_event_source_set_time(s, usec + k);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ON);
+        return 0;
+}
+
+static int on_register_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+
+        if (!m->link)
+                return 1;
+        if (sd_bus_message_is_method_error(reply, NULL)) {
+                const sd_bus_error *e = sd_bus_message_get_error(reply);
+                log_error("The main node refused the registration: %s (%s)", strna(e->message), strna(e->name));
+                link_close(m->link, "registration refused");
+                return 1;
+        }
+        m->link_registered = true;
+        link_set_authenticated(m->link);
+        backoff_reset(&m->backoff);
+        m->pings_outstanding = 0;
+        (void) sd_event_add_time_relative(m->event, &m->ping_source, CLOCK_MONOTONIC,
+                                          m->config->nodelink.keepalive_usec, 0, on_ping_timer, m);
+        log_event(LOG_INFO, STRV(strjoina("NODE_ID=", m->config->node.id)),
+                  "Registered with the main node on the %s channel as %s (%s).",
+                  link_channel_to_string(m->link->channel), m->config->node.id, m->local_state);
+        if (m->link->channel == LINK_CHANNEL_PROTECTED) {
+                int r = bootstrap_cert_remove(m->config->nodelink.state_dir);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot remove the spent bootstrap certificate, ignoring: %m");
+        }
+        /* The state may have changed while we registered. */
+        if (wanted_channel(m) != m->link->channel)
+                link_close(m->link, "moving to the other channel");
+        return 1;
+}
+
+static int send_register(Manager *m) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        const NodeConfig *nc = &m->config->node;
+        int r;
+
+        r = sd_bus_message_new_method_call(m->link->bus, &call, NULL, NODELINK_PATH, NODELINK_PEER_IFACE, "Register");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(call, "a{sv}", 4, "Id", "s", nc->id, "Title", "s", nc->title, "Type", "s", nc->type,
+                                  "State", "s", m->local_state);
+        if (r < 0)
+                return r;
+        return sd_bus_call_async(m->link->bus, NULL, call, on_register_reply, m, LINK_HANDSHAKE_TIMEOUT_USEC);
+}
+
+static void on_client_up(Link *l, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        r = sd_bus_add_filter(l->bus, NULL, on_peer_call, m);
+        if (r >= 0)
+                r = send_register(m);
+        if (r < 0) {
+                log_error_errno(r, "Cannot register with the main node: %m");
+                link_close(l, "internal error");
+        }
+}
+
+static void on_client_closed(Link *l, const char *reason, void *userdata) {
+        Manager *m = userdata;
+
+        log_event(m->link_registered ? LOG_WARNING : LOG_INFO, STRV(strjoina("NODE_ID=", m->config->node.id)),
+                  "Link to the main node (%s channel) closed: %s", link_channel_to_string(l->channel), reason);
+        m->ping_source = sd_event_source_disable_unref(m->ping_source);
+        m->link = link_free(m->link);
+        m->link_registered = false;
+        client_schedule_connect(m, false);
+}
+
+static int client_connect(Manager *m) {
+        _cleanup_(credentials_unrefp) Credentials *creds = NULL;
+        LinkChannel channel = wanted_channel(m);
+        const char *address;
+        int r;
+
+        if (channel == LINK_CHANNEL_BOOTSTRAP) {
+                r = bootstrap_cert_load(m->config->nodelink.state_dir, m->config->node.id, &creds);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot load or make the bootstrap certificate in %s: %m",
+                                               m->config->nodelink.state_dir);
+                address = m->config->nodelink.main_bootstrap;
+        } else {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_free_ char *cert_url = NULL, *key_url = NULL;
+                r = certd_get_current_cert(m->bus, m->config->nodelink.cert_type, &cert_url, &key_url, &error);
+                if (r < 0)
+                        return log_warning_errno(r, "Cannot get the '%s' certificate from aos-certd: %s",
+                                                 m->config->nodelink.cert_type, error.message ?: strerror(-r));
+                r = credentials_new_from_urls(cert_url, key_url, &creds);
+                if (r < 0)
+                        return log_warning_errno(r, "Cannot load the '%s' certificate and key: %m",
+                                                 m->config->nodelink.cert_type);
+                address = m->config->nodelink.main_protected;
+        }
+
+        r = link_new_client(m->event, address, channel, creds, &m->roots, on_client_up, on_client_closed, m, &m->link);
+        if (r < 0)
+                return log_warning_errno(r, "Cannot dial %s: %m", address);
+        log_debug("Dialing the main node at %s (%s channel).", address, link_channel_to_string(channel));
+        return 0;
+}
+
+static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        if (m->link)
+                return 0;
+        if (client_connect(m) < 0)
+                client_schedule_connect(m, false);
+        return 0;
+}
+
+static void client_schedule_connect(Manager *m, bool now) {
+        uint64_t delay = 0, rnd = 0;
+
+        if (!now) {
+                (void) random_bytes(&rnd, sizeof rnd);
+                delay = backoff_next_usec(&m->backoff, rnd);
+        }
+        m->reconnect_source = sd_event_source_disable_unref(m->reconnect_source);
+        if (sd_event_add_time_relative(m->event, &m->reconnect_source, CLOCK_MONOTONIC, delay, 0, on_reconnect, m) < 0)
+                log_error("Cannot schedule a reconnect.");
+        else
+                log_debug("Next attempt to reach the main node in %llu ms.", (unsigned long long) (delay / 1000));
+}
+
+/* --- the local provisioning state --------------------------------------------------------- */
+
+static void client_set_state(Manager *m, const char *state) {
+        if (!node_state_is_valid(state))
+                state = "unprovisioned";
+        if (streq_ptr(m->local_state, state))
+                return;
+        char *s = strdup(state);
+        if (!s)
+                return (void) log_oom();
+        free(m->local_state);
+        m->local_state = s;
+        log_info("Local provisioning state: %s.", state);
+
+        if (!m->link)
+                return;
+        if (m->link->channel != wanted_channel(m)) {
+                link_close(m->link, "moving to the other channel");
+                backoff_reset(&m->backoff);
+                return;
+        }
+        if (m->link_registered)
+                (void) sd_bus_call_method_async(m->link->bus, NULL, NULL, NODELINK_PATH, NODELINK_PEER_IFACE,
+                                                "SetState", NULL, NULL, "s", state);
+}
+
+static int on_state_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        const char *state = "unprovisioned";
+
+        /* No aos-provisiond (yet): the node is taken as unprovisioned. */
+        if (!sd_bus_message_is_method_error(reply, NULL) && sd_bus_message_read(reply, "v", "s", &state) < 0)
+                state = "unprovisioned";
+        client_set_state(m, state);
+        return 1;
+}
+
+static void client_query_state(Manager *m) {
+        (void) sd_bus_call_method_async(m->bus, NULL, PROV_DEST, PROV_PATH, "org.freedesktop.DBus.Properties", "Get",
+                                        on_state_reply, m, "ss", PROV_IFACE, "State");
+}
+
+static int on_state_signal(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
+        client_query_state(userdata);
+        return 0;
+}
+
+int client_start(Manager *m) {
+        int r;
+
+        m->backoff.max_usec = m->config->nodelink.reconnect_max_usec;
+        m->local_state = strdup("unprovisioned");
+        if (!m->local_state)
+                return log_oom();
+
+        r = sd_bus_match_signal_async(m->bus, NULL, PROV_DEST, PROV_PATH, "org.freedesktop.DBus.Properties",
+                                      "PropertiesChanged", on_state_signal, NULL, m);
+        if (r >= 0)
+                r = sd_bus_match_signal_async(m->bus, NULL, PROV_DEST, PROV_PATH, PROV_IFACE, "NodeStateChanged",
+                                              on_state_signal, NULL, m);
+        if (r >= 0)
+                r = sd_bus_add_match_async(m->bus, NULL,
+                                           "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                                           "interface='org.freedesktop.DBus',member='NameOwnerChanged',"
+                                           "arg0='" PROV_DEST "'",
+                                           on_state_signal, NULL, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch the local provisioning state: %m");
+
+        /* The first answer decides the channel: ask synchronously once. */
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *state = NULL;
+        r = sd_bus_get_property_string(m->bus, PROV_DEST, PROV_PATH, PROV_IFACE, "State", &error, &state);
+        if (r >= 0)
+                client_set_state(m, state);
+        else
+                log_info("No provisioning state on the bus (%s): taking the node as unprovisioned.",
+                         error.message ?: strerror(-r));
+
+        client_schedule_connect(m, true);
+        return 0;
+}
+
+void client_stop(Manager *m) {
+        m->reconnect_source = sd_event_source_disable_unref(m->reconnect_source);
+        m->ping_source = sd_event_source_disable_unref(m->ping_source);
+        m->link = link_free(m->link);
+        free(m->local_state);
+        m->local_state = NULL;
+}

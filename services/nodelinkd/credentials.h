@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The certificate and key one side of the link presents, as a reference-counted gnutls
+ * credentials object: a TLS session holds a reference for its lifetime, so replacing the
+ * credentials (a renewed certificate, CertChanged) never pulls them from under a running
+ * handshake. Also the query to aos-certd for the current certificate of a module. */
+
+#include <gnutls/gnutls.h>
+#include <systemd/sd-bus.h>
+
+typedef struct Credentials {
+        unsigned n_ref;
+        gnutls_certificate_credentials_t cred;
+        char *fingerprint; /* of the leaf presented, lowercase hex */
+} Credentials;
+
+/* Chain from a certificate URL (certurl_load_chain), key from a key URL
+ * (keyurl_open_privkey): any backend. */
+int credentials_new_from_urls(const char *cert_url, const char *key_url, Credentials **ret);
+Credentials *credentials_ref(Credentials *c);
+Credentials *credentials_unref(Credentials *c);
+static inline void credentials_unrefp(Credentials **c) {
+        if (*c)
+                credentials_unref(*c);
+}
+
+/* org.aosedge.Certs1.Manager GetCert(type, [], "") on bus: the current certificate's CertURL
+ * and KeyURL. Synchronous, with a 10 s limit. */
+int certd_get_current_cert(sd_bus *bus, const char *type, char **ret_cert_url, char **ret_key_url,
+                           sd_bus_error *error);

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# aos-nodelinkd refuses peers that do not prove the identity they claim, and keeps serving:
+# no client certificate, another CA, expired, no clientAuth, a CN that is not the node id, a
+# bootstrap node claiming "provisioned", a bootstrap node reusing another node's id with another
+# certificate, garbage instead of TLS, 200 connections that send nothing.
+. "$(dirname "$0")/lib.sh"
+harness_init
+require_certd
+require_nodelinkd
+[[ -x $NL_PEER_BIN ]] || harness_skip "no nodelink-test-peer at $NL_PEER_BIN"
+
+PP=$(free_port); BP=$(free_port)
+node_setup main main yes "127.0.0.1:$PP" "127.0.0.1:$BP"
+node_setup sec1 node-a no "127.0.0.1:$PP" "127.0.0.1:$BP"
+assert_ok node_issue_iam main main
+assert_ok start_nodelinkd main
+assert_ok start_nodelinkd sec1
+assert_true "node-a connected" wait_until 10 nl_has_node main node-a bootstrap
+K=$AOS_TEST_PKI
+CA=(--ca "$K/ca.pem")
+serving() { nl_has_node main node-a bootstrap; }
+
+section "protected channel"
+assert_eq 3 "$(nl_peer --connect 127.0.0.1:$PP "${CA[@]}" --id node1 --state provisioned >/dev/null; echo $?)" "no client certificate: closed"
+assert_true "still serving" serving
+assert_eq 3 "$(nl_peer --connect 127.0.0.1:$PP "${CA[@]}" --cert "$K/leaf-other-chain.pem" --key "$K/leaf-other.key" --id node1 --state provisioned >/dev/null; echo $?)" "certificate of another CA: closed"
+assert_eq 3 "$(nl_peer --connect 127.0.0.1:$PP "${CA[@]}" --cert "$K/leaf-expired-chain.pem" --key "$K/leaf-expired.key" --id node1 --state provisioned >/dev/null; echo $?)" "expired certificate: closed"
+assert_eq 3 "$(nl_peer --connect 127.0.0.1:$PP "${CA[@]}" --cert "$K/leaf-noeku-chain.pem" --key "$K/leaf-noeku.key" --id node1 --state provisioned >/dev/null; echo $?)" "certificate without clientAuth: closed"
+assert_match 'refused' "$(cat "$D/main/nodelinkd.log")" "the log says why"
+run nl_peer --connect 127.0.0.1:$PP "${CA[@]}" --cert "$K/leaf-client-chain.pem" --key "$K/leaf-client.key" --id node2 --state provisioned
+assert_eq 1 "$RC" "CN node1 registering as node2: refused"
+assert_match "$E_NL_NOT_ALLOWED" "$OUT" "with NotAllowed"
+assert_true "still serving" serving
+run nl_peer --connect 127.0.0.1:$PP "${CA[@]}" --cert "$K/leaf-client-chain.pem" --key "$K/leaf-client.key" --id node1 --state provisioned
+assert_eq "registered" "$OUT" "control: the right CN registers"
+
+section "bootstrap channel"
+certtool --generate-privkey --key-type ecdsa --curve secp384r1 --outfile "$D/boot.key" >/dev/null 2>&1
+printf 'cn = "node-x"\ntls_www_client\nexpiration_days = 30\n' >"$D/boot.tmpl"
+certtool --generate-self-signed --load-privkey "$D/boot.key" --template "$D/boot.tmpl" --outfile "$D/boot.pem" >/dev/null 2>&1
+run nl_peer --connect 127.0.0.1:$BP --channel bootstrap "${CA[@]}" --cert "$D/boot.pem" --key "$D/boot.key" --id node-x --state provisioned
+assert_eq 1 "$RC" "bootstrap node claiming provisioned: refused"
+assert_match "$E_NL_NOT_ALLOWED" "$OUT" "with NotAllowed"
+run nl_peer --connect 127.0.0.1:$BP --channel bootstrap "${CA[@]}" --cert "$D/boot.pem" --key "$D/boot.key" --id node-a --state unprovisioned
+assert_eq 1 "$RC" "bootstrap node reusing node-a's id with another certificate: refused"
+assert_match 'fingerprint|another bootstrap certificate' "$OUT" "the reason names the certificate"
+assert_true "node-a keeps its link" serving
+run nl_peer --connect 127.0.0.1:$BP --channel bootstrap "${CA[@]}" --cert "$D/boot.pem" --key "$D/boot.key" --id node-x --state unprovisioned
+assert_eq "registered" "$OUT" "control: a new bootstrap node registers"
+run nl_peer --connect 127.0.0.1:$BP --channel bootstrap --ca "$K/other-ca.pem" --cert "$D/boot.pem" --key "$D/boot.key" --id node-y --state unprovisioned
+assert_eq 3 "$RC" "the secondary refuses a main node its CA did not sign"
+
+section "garbage and idle connections"
+assert_ok nl_peer --connect 127.0.0.1:$PP --garbage
+assert_ok nl_peer --connect 127.0.0.1:$BP --garbage
+assert_true "still serving after garbage" serving
+"$NL_PEER_BIN" --connect 127.0.0.1:$BP --idle 200 --hold 14 >"$D/idle.out" 2>&1 &
+idle=$!
+_track "$idle" idle-peer
+wait_until 10 grep -q opened "$D/idle.out"
+log "# $(cat "$D/idle.out")"
+assert_true "the bus API answers during the flood" nl_call main ListNodes
+assert_true "node-a keeps its link during the flood" serving
+assert_true "node-a still answers forwarded calls" nl_node_call main node-a org.aosedge.Certs1.Manager GetCertTypes
+# The idle connections time out after 10 s; then new peers get in again.
+ok=0
+for ((i = 0; i < 40; i++)); do
+        run nl_peer --connect 127.0.0.1:$BP --channel bootstrap "${CA[@]}" --cert "$D/boot.pem" --key "$D/boot.key" --id node-x --state unprovisioned
+        [[ $OUT == registered ]] && { ok=1; break; }
+        sleep 0.5
+done
+assert_eq 1 "$ok" "a new peer registers once the idle ones timed out"
+_stop_pid "$idle" TERM 2
+assert_true "node-a still connected" serving
+assert_no_match 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$(cat "$D/main/nodelinkd.log" "$D/sec1/nodelinkd.log")" "no sanitizer report"
+harness_finish
