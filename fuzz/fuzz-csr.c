@@ -97,7 +97,7 @@ static void check_csr(const char *pem, const char *cn, char *const *dns, size_t 
                 bs = sizeof buf;
                 int gr = gnutls_x509_crq_get_subject_alt_name(crq, (unsigned) i, buf, &bs, &type, NULL);
                 fuzz_assert(gr >= 0 || gr == GNUTLS_E_SHORT_MEMORY_BUFFER);
-                fuzz_assert(type == GNUTLS_SAN_DNSNAME);
+                fuzz_assert(gr < 0 || type == GNUTLS_SAN_DNSNAME);
                 if (gr >= 0 && is_printable_ascii(dns[i]))
                         fuzz_assert(bs == strlen(dns[i]) && memcmp(buf, dns[i], bs) == 0);
         }
