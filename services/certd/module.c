@@ -69,12 +69,27 @@ static int check_backend(CertModule *m, char **ret_reason) {
                        strerror(-(m->backend_error ?: -ENODEV)));
 }
 
+/* Names the storage the way an operator finds it: the token label, the TPM's TCTI, the directory. */
+static const char *storage_name(const CertModule *m) {
+        switch (m->config->plugin) {
+        case MODULE_PLUGIN_PKCS11:
+                return strempty(m->config->token_label);
+        case MODULE_PLUGIN_TPM:
+                return strempty(m->config->tcti);
+        case MODULE_PLUGIN_SW:
+        case _MODULE_PLUGIN_MAX:
+                break;
+        }
+        return "files";
+}
+
 static int backend_failed(CertModule *m, int r, const char *what, char **ret_reason) {
         if (r == -EACCES)
-                return reasonf(ret_reason, r, "%s: the %s storage of module %s refused the password",
-                               what, module_plugin_to_string(m->config->plugin), m->config->type);
-        return reasonf(ret_reason, r == -ENOENT ? -EIO : r, "%s in the %s storage of module %s failed: %s",
-                       what, module_plugin_to_string(m->config->plugin), m->config->type, strerror(-r));
+                return reasonf(ret_reason, r, "%s: the %s storage '%s' of module %s refused the password", what,
+                               module_plugin_to_string(m->config->plugin), storage_name(m), m->config->type);
+        return reasonf(ret_reason, r == -ENOENT ? -EIO : r, "%s in the %s storage '%s' of module %s failed: %s",
+                       what, module_plugin_to_string(m->config->plugin), storage_name(m), m->config->type,
+                       strerror(-r));
 }
 
 int cert_module_has_objects(CertModule *m) {

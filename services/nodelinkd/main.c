@@ -13,6 +13,9 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#if HAVE_TPM2
+#include "tpm2-key.h"
+#endif
 
 static const char *arg_config = AOS_DEFAULT_CONFIG;
 
@@ -88,6 +91,10 @@ static int run(int argc, char *argv[]) {
                 return log_error_errno(r, "%s", why ?: "Cannot load the configuration.");
         if (gnutls_global_init() < 0)
                 return log_error_errno(EIO, "Cannot initialize gnutls.");
+#if HAVE_TPM2
+        /* The link's key may live in the TPM (a tpm2: key URL from aos-certd). */
+        tpm2_key_register();
+#endif
 
         sigset_t mask;
         sigemptyset(&mask);

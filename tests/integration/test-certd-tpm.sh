@@ -46,6 +46,7 @@ assert_error "$E_BACKEND" certs_try SetOwner ss dead "$PW"
 msg=$(sed -n 's/^Error [^:]*: //p' <<<"$ERR" | head -n1)
 log "# SetOwner dead: $msg"
 assert_match 'dead' "$msg" "the error names the module"
+assert_match "$NOWHERE" "$msg" "the error names the unreachable TCTI"
 assert_match 'tpm' "$msg" "the error names the tpm storage"
 assert_true "the log says which TCTI could not be reached" \
         grep -qF "Module dead: cannot reach the TPM at TCTI '$NOWHERE'" "$D/certd.log"
