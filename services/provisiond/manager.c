@@ -8,6 +8,7 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "remote.h"
 #include "password-file.h"
 
 #define NODE_ID_MAX 64
@@ -186,8 +187,15 @@ static void call_fail(Call *c, const sd_bus_error *error) {
                   "%s (from %s) failed: %s: %s", call_name(c), call_sender(c), strna(error->name),
                   strna(error->message));
         int r = sd_bus_reply_method_error(c->message, error);
-        if (r < 0)
-                log_debug_errno(r, "Cannot send the error reply to %s, ignoring: %m", call_name(c));
+        if (r < 0) {
+                /* E.g. a message that is no valid UTF-8 (a hook path from the configuration):
+                 * the caller must get an answer all the same. */
+                log_debug_errno(r, "Cannot send the error reply to %s, sending a plain one: %m", call_name(c));
+                r = sd_bus_reply_method_errorf(c->message, SD_BUS_ERROR_FAILED,
+                                               "%s failed; the journal of aos-provisiond says why.", call_name(c));
+                if (r < 0)
+                        log_debug_errno(r, "Cannot send the error reply to %s, ignoring: %m", call_name(c));
+        }
         call_free(c);
 }
 
@@ -719,13 +727,16 @@ static int call_start(Manager *m, CallKind kind, sd_bus_message *message, const 
 
 /* ---- checks before a call is taken on ---- */
 
-/* Where a call for node_id runs. Today: this node, or nowhere. Forwarding to the other nodes of
- * the unit over the node link (aos-nodelinkd) goes here. Returns 0 for this node. */
+/* Where a call for node_id runs: 0 for this node, 1 for another node of the unit (the main
+ * node forwards it over the node link, see remote.c). A secondary node knows no other node. */
 static int manager_route(Manager *m, const char *node_id, sd_bus_error *error) {
         if (isempty(node_id) || streq(node_id, m->config->node.id))
                 return 0;
-        return sd_bus_error_setf(error, AOS_PROV_ERROR_NODE_NOT_FOUND, "No node '%s' is known here (this node is '%s').",
-                                 node_id, m->config->node.id);
+        if (m->config->node.main_node)
+                return 1;
+        return sd_bus_error_setf(error, AOS_PROV_ERROR_NODE_NOT_FOUND,
+                                 "No node '%s' is known here: this node ('%s') is not the main node, only the "
+                                 "main node reaches other nodes.", node_id, m->config->node.id);
 }
 
 static int validate_node_id(const char *node_id, sd_bus_error *error) {
@@ -812,6 +823,8 @@ static int method_get_cert_types(sd_bus_message *msg, void *userdata, sd_bus_err
         r = manager_route(m, node_id, error);
         if (r < 0)
                 return r;
+        if (r > 0)
+                return remote_forward(m, msg, node_id, error);
 
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)
@@ -849,9 +862,12 @@ static int method_provisioning(sd_bus_message *msg, Manager *m, CallKind kind, s
         r = manager_route(m, node_id, error);
         if (r < 0)
                 return r;
+        bool remote = r > 0;
         r = bus_verify_polkit_async(msg, PROV_POLKIT_ACTION_PROVISION, &m->polkit_registry, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
+        if (remote)
+                return remote_forward(m, msg, node_id, error);
 
         switch (kind) {
         case CALL_START_PROVISIONING:
@@ -924,9 +940,12 @@ static int method_create_key(sd_bus_message *msg, void *userdata, sd_bus_error *
         r = manager_route(m, node_id, error);
         if (r < 0)
                 return r;
+        bool remote = r > 0;
         r = bus_verify_polkit_async(msg, PROV_POLKIT_ACTION_PROVISION, &m->polkit_registry, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
+        if (remote)
+                return remote_forward(m, msg, node_id, error);
         r = check_not_busy(m, false, error);
         if (r < 0)
                 return r;
@@ -950,9 +969,12 @@ static int method_apply_cert(sd_bus_message *msg, void *userdata, sd_bus_error *
         r = manager_route(m, node_id, error);
         if (r < 0)
                 return r;
+        bool remote = r > 0;
         r = bus_verify_polkit_async(msg, PROV_POLKIT_ACTION_PROVISION, &m->polkit_registry, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
+        if (remote)
+                return remote_forward(m, msg, node_id, error);
         r = check_not_busy(m, false, error);
         if (r < 0)
                 return r;
@@ -974,9 +996,12 @@ static int method_pause_resume(sd_bus_message *msg, Manager *m, bool pause, sd_b
         r = manager_route(m, node_id, error);
         if (r < 0)
                 return r;
+        bool remote = r > 0;
         r = bus_verify_polkit_async(msg, PROV_POLKIT_ACTION_PAUSE, &m->polkit_registry, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
+        if (remote)
+                return remote_forward(m, msg, node_id, error);
         r = check_not_busy(m, false, error);
         if (r < 0)
                 return r;

@@ -1413,6 +1413,7 @@ E_WRONG_STATE=org.aosedge.Provisioning1.Error.WrongState
 E_PROV_WRONG_PASSWORD=org.aosedge.Provisioning1.Error.WrongPassword
 E_NOT_IN_PROV_MODE=org.aosedge.Provisioning1.Error.NotInProvisioningMode
 E_NODE_NOT_FOUND=org.aosedge.Provisioning1.Error.NodeNotFound
+E_NODE_UNREACHABLE=org.aosedge.Provisioning1.Error.NodeUnreachable
 E_PROV_TIMEOUT=org.aosedge.Provisioning1.Error.Timeout
 E_HOOK_FAILED=org.aosedge.Provisioning1.Error.HookFailed
 
@@ -1779,3 +1780,180 @@ nl_try() {
 # nl_peer ARGS...: the misbehaving test client (tests/integration/nodelink-test-peer.c).
 NL_PEER_BIN=${AOS_TEST_NL_PEER:-$AOS_TEST_BUILDDIR/tests/integration/nodelink-test-peer}
 nl_peer() { timeout 30 "$NL_PEER_BIN" "$@"; }
+
+# --- a provisioned unit: nodes with token, certd, provisiond and nodelinkd ----------------------
+# (appended for test-unit-provisioning.sh)
+# Built on the multi-node helpers above. node_setup gives a node an sw "iam" module and no
+# aos-provisiond; a unit node has its own SoftHSM token directory (SOFTHSM2_CONF is per node:
+# aos-certd and aos-nodelinkd, which loads the link key through the pkcs11: URL, both need it),
+# pkcs11 modules and its own aos-provisiond.
+#   unit_node_use NAME                 node_use, plus the node's SOFTHSM2_CONF, PROV_STATE_FILE
+#                                      and PROVISIOND_PID (saved per node)
+#   on_node NAME CMD...                CMD with NAME's bus, scratch dir and token (then back)
+#   unit_node_setup NAME ID MAIN(yes|no) PROTECTED_ADDR BOOTSTRAP_ADDR "IAM_SANS" [NodeLink K=V...]
+#                                      bus, SoftHSM, config (iam pkcs11 ecdsa serverAuth clientAuth,
+#                                      sm pkcs11 rsa, offline SelfSigned), aos-certd and
+#                                      aos-provisiond --provisioning
+#   unit_nl_field NAME ID KEY          KEY of node ID in ListNodes of NAME's aos-nodelinkd
+#   unit_bootstrap_fingerprint NAME    SHA-256 (certtool) of NAME's bootstrap.pem, lowercase hex
+#   unit_export_chain NAME TYPE OUT    NAME's current TYPE certificate from its token, then ca.pem
+#   unit_assert_no_secret_in_logs SECRET...   in no *.log of any node (daemons, bus, polkitd)
+#   unit_assert_no_sanitizer_reports   no ASan/UBSan report in any node's daemon logs
+declare -A NODE_PROV=()
+
+unit_harness_init() {
+        harness_init
+        trap _unit_cleanup EXIT
+}
+
+# On a failure: the last lines of every node's daemon logs.
+_unit_cleanup() {
+        local rc=$? n f top=${_NODE_TOP:-$D}
+        [[ $BASHPID == "$_HARNESS_PID" ]] || return 0
+        if ((T_FAIL > 0)) && [[ -n $top && -d $top ]]; then
+                for n in "${!NODE_ID[@]}"; do
+                        for f in provisiond nodelinkd certd; do
+                                [[ -s $top/$n/$f.log ]] || continue
+                                printf '\n--- last lines of %s/%s.log ---\n' "$n" "$f"
+                                tail -n 25 "$top/$n/$f.log"
+                        done
+                done
+                printf -- '---\n'
+        fi
+        # _cleanup works on $D: the top scratch dir, which holds every node's.
+        [[ -n $top ]] && D=$top
+        (exit "$rc")
+        _cleanup
+}
+
+unit_node_use() {
+        if [[ -n $_NODE_CUR ]]; then
+                NODE_PROV[$_NODE_CUR]=$PROVISIOND_PID
+        fi
+        node_use "${1:-}"
+        if [[ -n ${1:-} ]]; then
+                PROVISIOND_PID=${NODE_PROV[$1]:-}
+                PROV_STATE_FILE=$D/provisioning.state
+                PROV_NODE_ID=${NODE_ID[$1]:-$PROV_NODE_ID}
+                [[ -f $D/softhsm/softhsm2.conf ]] && export SOFTHSM2_CONF=$D/softhsm/softhsm2.conf
+        fi
+        return 0
+}
+
+on_node() {
+        local name=$1 prev=$_NODE_CUR rc
+        shift
+        unit_node_use "$name"
+        "$@"
+        rc=$?
+        unit_node_use "$prev"
+        return $rc
+}
+
+unit_node_setup() {
+        local name=$1 id=$2 main=$3 pa=$4 ba=$5 sans=$6 prev=$_NODE_CUR kv rc=0
+        shift 6
+        unit_node_use "$name"
+        NODE_ID[$name]=$id
+        PROV_NODE_ID=$id
+        {
+                start_bus &&
+                        NODE_BUS[$name]=$DBUS_SYSTEM_BUS_ADDRESS &&
+                        setup_softhsm &&
+                        write_config "$D/iam.conf"
+        } || rc=1
+        if ((rc == 0)); then
+                module iam pkcs11 ecdsa "serverAuth clientAuth" "$sans" 2
+                module sm pkcs11 rsa "" "" 2
+                module offline pkcs11 ecdsa "" "" 1 SelfSigned=yes
+                {
+                        printf '\n[Node]\nId=%s\nTitle=Node %s\nType=test\nMainNode=%s\nStateFile=%s\n' \
+                                "$id" "$id" "$main" "$PROV_STATE_FILE"
+                        printf '\n[NodeLink]\nListenProtected=%s\nListenBootstrap=%s\nMainProtected=%s\nMainBootstrap=%s\n' \
+                                "$pa" "$ba" "$pa" "$ba"
+                        printf 'CertType=iam\nKeepaliveSec=1\nReconnectMaxSec=2\nCallTimeoutSec=6\n'
+                        printf 'ProvisioningTimeoutSec=20\nStateDir=%s/nodelink\n' "$D"
+                        for kv in "$@"; do printf '%s\n' "$kv"; done
+                } >>"$D/iam.conf"
+                start_certd && start_provisiond --provisioning || rc=1
+        fi
+        unit_node_use "$prev"
+        return $rc
+}
+
+unit_nl_field() {
+        nl_call "$1" ListNodes | python3 -c '
+import json, sys
+want, key = sys.argv[1], sys.argv[2]
+for n in json.load(sys.stdin)["data"][0]:
+    if n["Id"]["data"] == want:
+        print(n[key]["data"])
+        sys.exit(0)
+sys.exit(1)' "$2" "$3"
+}
+
+unit_bootstrap_fingerprint() {
+        local f=${_NODE_TOP:-$D}/$1/nodelink/bootstrap.pem
+        [[ -r $f ]] || return 1
+        cert_fingerprint "$f" | tr -d ':' | tr 'A-F' 'a-f'
+}
+
+unit_export_chain() {
+        local name=$1 type=$2 out=$3
+        on_node "$name" _unit_export_chain "$type" "$out"
+}
+_unit_export_chain() {
+        local url
+        url=$(latest_field "$1" CertURL) || return 1
+        p11 "$1" --export "$(url_base "$url")" >"$2.tmp" 2>/dev/null || return 1
+        pem_first "$2.tmp" >"$2"
+        rm -f "$2.tmp"
+        cat "$AOS_TEST_PKI/ca.pem" >>"$2"
+        grep -q 'BEGIN CERTIFICATE' "$2"
+}
+
+unit_assert_no_secret_in_logs() {
+        local top=${_NODE_TOP:-$D} s f found=0 n=0
+        for f in "$top"/*/*.log; do
+                [[ -f $f ]] || continue
+                n=$((n + 1))
+                for s in "$@"; do
+                        [[ -n $s ]] || continue
+                        if grep -qF -- "$s" "$f"; then
+                                fail "a password (${#s} characters, starts '${s:0:3}') appears in ${f#"$top"/}"
+                                grep -nF -- "$s" "$f" | head -n 3 | sed 's/^/    /'
+                                found=1
+                        fi
+                done
+        done
+        ((found)) || pass "no password in any node's logs ($n log files, $# passwords)"
+        return $found
+}
+
+unit_assert_no_sanitizer_reports() {
+        local top=${_NODE_TOP:-$D} re='ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (UndefinedBehavior|Address|Leak)Sanitizer'
+        local f bad=0
+        for f in "$top"/*/certd.log "$top"/*/provisiond.log "$top"/*/nodelinkd.log; do
+                [[ -f $f ]] || continue
+                if grep -qE "$re" "$f"; then
+                        fail "sanitizer report in ${f#"$top"/}"
+                        grep -nE -A8 "$re" "$f" | head -n 30 | sed 's/^/    /'
+                        bad=1
+                fi
+        done
+        ((bad)) || pass "no sanitizer report in any node's daemon logs"
+        return $bad
+}
+
+# unit_stop_daemons: SIGTERM to every node's aos-nodelinkd, aos-provisiond and aos-certd (so
+# that a sanitizer build writes its leak report before unit_assert_no_sanitizer_reports).
+unit_stop_daemons() {
+        local n prev=$_NODE_CUR
+        for n in "${!NODE_ID[@]}"; do
+                stop_nodelinkd "$n"
+                unit_node_use "$n"
+                stop_provisiond
+                stop_certd
+        done
+        unit_node_use "$prev"
+}

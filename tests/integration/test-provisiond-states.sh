@@ -181,13 +181,13 @@ assert_eq "" "$(prov_prop StateDetail)" "StateDetail is empty again"
 assert_true "the garbage state file is gone" test ! -e "$PROV_STATE_FILE"
 assert_true "the daemon still runs" provisiond_alive
 
-section "other nodes are not known (yet)"
+section "other nodes: a main node forwards them over the node link (not running here)"
 set_state provisioned started prov
 for m in "StartProvisioning ss other-node $PW" "FinishProvisioning ss other-node $PW" \
         "Deprovision ss other-node $PW" "PauseNode s other-node" "ResumeNode s other-node" \
         "GetCertTypes s other-node" "CreateKey ssss other-node iam x $PW" "ApplyCert sss other-node iam x"; do
         # shellcheck disable=SC2086 # split on purpose
-        assert_error "$E_NODE_NOT_FOUND" prov_try $m
+        assert_error "$E_NODE_UNREACHABLE" prov_try $m
 done
 assert_error "$E_INVALID_ARGS" prov_try PauseNode s "bad/id"
 assert_error "$E_INVALID_ARGS" prov_try GetCertTypes s "$(printf 'x%.0s' {1..65})"
@@ -229,6 +229,16 @@ assert_match "aos-provisiond is stopping; StartProvisioning was interrupted and 
 rm -f "$HOOKS/hold"
 assert_ok start_provisiond --provisioning
 assert_ok prov_call StartProvisioning ss "" "$PW"
+
+section "a secondary node knows no other node"
+stop_provisiond
+mkdir -p "$CONFIG.d"
+printf '[Node]\nMainNode=no\n' >"$CONFIG.d/50-secondary.conf"
+assert_ok start_provisiond --provisioning
+assert_eq false "$(prov_prop MainNode)" "MainNode after the drop-in"
+assert_error "$E_NODE_NOT_FOUND" prov_try GetCertTypes s other-node
+assert_error "$E_NODE_NOT_FOUND" prov_try PauseNode s other-node
+rm -f "$CONFIG.d/50-secondary.conf"
 
 assert_no_secret_in_provisiond_log "$PW"
 stop_provisiond
