@@ -38,7 +38,7 @@ static bool is_provisioning_member(const char *member) {
 static int on_forward_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *answer = NULL;
         Forward *f = userdata;
-        const char *member = sd_bus_message_get_member(f->call);
+        const char *member = strna(sd_bus_message_get_member(f->call));
         int r;
 
         const sd_bus_error *e = sd_bus_message_get_error(reply);
@@ -91,6 +91,9 @@ int remote_forward(Manager *m, sd_bus_message *call, const char *node_id, sd_bus
         sd_bus_slot *slot = NULL;
         const char *member = sd_bus_message_get_member(call);
         int r;
+
+        if (!member)
+                return -EINVAL;
 
         r = sd_bus_path_encode(NODELINK_NODE_PATH_PREFIX, node_id, &path);
         if (r < 0)
