@@ -22,6 +22,7 @@ hook() {
         printf '#!/bin/sh\n%s\n' "$2" >"$H/$1"
         chmod 0755 "$H/$1"
 }
+# shellcheck disable=SC2016 # the hooks expand their own variables
 hook ok 'printf "%s\n" "$AOS_PROVISIONING_STEP" >>'"$H/ran"'; exit 0'
 hook fail 'printf "%s\n" "$AOS_PROVISIONING_STEP" >>'"$H/ran"'
 i=1; while [ $i -le 15 ]; do echo "diagnostic $i of $AOS_PROVISIONING_STEP" >&2; i=$((i+1)); done

@@ -28,7 +28,7 @@ assert_ok start_provisiond --provisioning || harness_finish
 
 # same_error WHAT PROV_CMD... -- CERTS_CMD...: both fail with the same "Error <name>: <message>".
 same_error() {
-        local what=$1 prov=() certs=()
+        local what=$1 prov=()
         shift
         while [[ $1 != -- ]]; do
                 prov+=("$1")
