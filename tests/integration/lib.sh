@@ -1799,6 +1799,8 @@ nl_peer() { timeout 30 "$NL_PEER_BIN" "$@"; }
 #   unit_export_chain NAME TYPE OUT    NAME's current TYPE certificate from its token, then ca.pem
 #   unit_assert_no_secret_in_logs SECRET...   in no *.log of any node (daemons, bus, polkitd)
 #   unit_assert_no_sanitizer_reports   no ASan/UBSan report in any node's daemon logs
+#   unit_stop_daemons                  SIGTERM to every node's nodelinkd, provisiond, certd
+#   wait_secs TIMEOUT CMD...           wait_until by wall time (for slow CMDs)
 declare -A NODE_PROV=()
 
 unit_harness_init() {
@@ -1887,7 +1889,8 @@ import json, sys
 want, key = sys.argv[1], sys.argv[2]
 for n in json.load(sys.stdin)["data"][0]:
     if n["Id"]["data"] == want:
-        print(n[key]["data"])
+        v = n[key]["data"]
+        print(json.dumps(v) if isinstance(v, bool) else v)
         sys.exit(0)
 sys.exit(1)' "$2" "$3"
 }
@@ -1956,4 +1959,18 @@ unit_stop_daemons() {
                 stop_certd
         done
         unit_node_use "$prev"
+}
+
+# wait_secs TIMEOUT_SEC CMD...: polls CMD every 100 ms until it succeeds or TIMEOUT_SEC of wall
+# time have passed. (wait_until counts 50 ms sleeps, so a command that itself takes 200 ms, as
+# ListNodes through busctl and python3 does, stretches its timeout fivefold.)
+wait_secs() {
+        local timeout=$1 end
+        shift
+        end=$((${EPOCHREALTIME/./} + timeout * 1000000))
+        while ((${EPOCHREALTIME/./} < end)); do
+                "$@" >/dev/null 2>&1 && return 0
+                sleep 0.1
+        done
+        "$@" >/dev/null 2>&1
 }
