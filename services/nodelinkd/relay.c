@@ -10,8 +10,10 @@
 #include "macro.h"
 #include "relay.h"
 
+/* A direction's buffer exists only while it holds data: an idle link (the usual state of a
+ * node's link) keeps no buffer memory at all. */
 typedef struct Buffer {
-        char data[RELAY_BUFFER_SIZE];
+        char *data;        /* NULL while empty */
         size_t start, end; /* pending bytes are data[start..end) */
 } Buffer;
 
@@ -30,7 +32,23 @@ struct Relay {
 };
 
 static size_t buffer_free_space(const Buffer *b) {
-        return sizeof(b->data) - b->end;
+        return RELAY_BUFFER_SIZE - b->end;
+}
+
+static int buffer_reserve(Buffer *b) {
+        if (!b->data) {
+                b->data = malloc(RELAY_BUFFER_SIZE);
+                if (!b->data)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static void buffer_release_if_empty(Buffer *b) {
+        if (b->start == b->end) {
+                b->data = mfree(b->data);
+                b->start = b->end = 0;
+        }
 }
 
 static size_t buffer_pending(const Buffer *b) {
@@ -39,12 +57,11 @@ static size_t buffer_pending(const Buffer *b) {
 
 static void buffer_consumed(Buffer *b, size_t n) {
         b->start += n;
-        if (b->start == b->end)
-                b->start = b->end = 0;
+        buffer_release_if_empty(b);
 }
 
 static void buffer_compact(Buffer *b) {
-        if (b->start == 0)
+        if (!b->data || b->start == 0)
                 return;
         memmove(b->data, b->data + b->start, b->end - b->start);
         b->end -= b->start;
@@ -84,6 +101,8 @@ static int relay_step(Relay *r) {
         }
         /* ...then read more (also what gnutls already decrypted and buffered). */
         buffer_compact(&r->to_unix);
+        if (!r->tls_eof && buffer_free_space(&r->to_unix) > 0 && buffer_reserve(&r->to_unix) < 0)
+                return -ENOMEM;
         while (!r->tls_eof && buffer_free_space(&r->to_unix) > 0) {
                 n = gnutls_record_recv(r->session, r->to_unix.data + r->to_unix.end, buffer_free_space(&r->to_unix));
                 if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
@@ -101,6 +120,7 @@ static int relay_step(Relay *r) {
                 }
                 r->to_unix.end += (size_t) n;
         }
+        buffer_release_if_empty(&r->to_unix);
         if (r->tls_eof && buffer_pending(&r->to_unix) == 0 && !r->unix_shut) {
                 (void) shutdown(r->unix_fd, SHUT_WR);
                 r->unix_shut = true;
@@ -124,6 +144,8 @@ static int relay_step(Relay *r) {
                 progress = true;
         }
         buffer_compact(&r->to_tls);
+        if (!r->unix_eof && buffer_free_space(&r->to_tls) > 0 && buffer_reserve(&r->to_tls) < 0)
+                return -ENOMEM;
         while (!r->unix_eof && buffer_free_space(&r->to_tls) > 0) {
                 n = recv(r->unix_fd, r->to_tls.data + r->to_tls.end, buffer_free_space(&r->to_tls), MSG_DONTWAIT);
                 if (n < 0) {
@@ -142,6 +164,7 @@ static int relay_step(Relay *r) {
                 }
                 r->to_tls.end += (size_t) n;
         }
+        buffer_release_if_empty(&r->to_tls);
         if (r->unix_eof && buffer_pending(&r->to_tls) == 0 && !r->bye_sent) {
                 int k = gnutls_bye(r->session, GNUTLS_SHUT_WR);
                 if (k == GNUTLS_E_AGAIN || k == GNUTLS_E_INTERRUPTED)
@@ -247,6 +270,8 @@ Relay *relay_free(Relay *r) {
         sd_event_source_disable_unref(r->unix_source);
         sd_event_source_disable_unref(r->kick_source);
         sd_event_unref(r->event);
+        free(r->to_unix.data);
+        free(r->to_tls.data);
         free(r);
         return NULL;
 }
