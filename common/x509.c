@@ -613,6 +613,21 @@ static int crt_has_key_purpose(gnutls_x509_crt_t crt, const char *oid, bool *ret
         return 0;
 }
 
+/* The root a verified chain ends at, found by name (gnutls checked its signature already): NULL
+ * when the last certificate is a root itself. */
+static gnutls_x509_crt_t anchor_root(const X509Chain *chain, const X509Chain *roots) {
+        gnutls_x509_crt_t last = chain->certs[chain->n - 1];
+
+        for (size_t k = 0; k < roots->n; k++)
+                if (gnutls_x509_crt_equals(last, roots->certs[k]))
+                        return NULL;
+        for (size_t k = 0; k < roots->n; k++)
+                if (gnutls_x509_crt_check_issuer(last, roots->certs[k]) &&
+                    gnutls_x509_crt_get_ca_status(roots->certs[k], NULL) > 0)
+                        return roots->certs[k];
+        return NULL;
+}
+
 int x509_chain_verify(const X509Chain *chain, const X509Chain *roots, uint64_t now_usec,
                       char *const *required_eku, char **ret_reason) {
         gnutls_x509_crt_t root = NULL;
@@ -633,20 +648,33 @@ int x509_chain_verify(const X509Chain *chain, const X509Chain *roots, uint64_t n
                 return fail(ret_reason, -EKEYREJECTED, "the chain has %zu certificates, more than the limit of %d",
                             chain->n, X509_CHAIN_MAX);
 
-        /* 1. Links. Each certificate is compared with all before it, so nothing can loop. */
-        for (size_t i = 0; i + 1 < chain->n; i++) {
-                r = verify_link(chain, i, ret_reason);
+        /* 1. and 2. gnutls checks every signature once, along the whole path to the CA (with
+         * path length and name constraints). Only when that fails are the links and the anchor
+         * checked one by one, which repeats the signature checks, to say precisely what is
+         * wrong. A repeated certificate is refused on either path. */
+        for (size_t i = 0; i + 1 < chain->n; i++)
+                for (size_t j = 0; j <= i; j++)
+                        if (gnutls_x509_crt_equals(chain->certs[j], chain->certs[i + 1]))
+                                return fail(ret_reason, -EKEYREJECTED, "certificate %zu of %zu repeats certificate %zu",
+                                            i + 2, chain->n, j + 1);
+
+        _cleanup_free_ char *whole_reason = NULL;
+        r = verify_whole_chain(chain, roots, &whole_reason);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                for (size_t i = 0; i + 1 < chain->n; i++) {
+                        r = verify_link(chain, i, ret_reason);
+                        if (r < 0)
+                                return r;
+                }
+                r = verify_anchor(chain, roots, &root, ret_reason);
                 if (r < 0)
                         return r;
+                /* Every link and the anchor are fine: a rule across the path failed. */
+                return fail(ret_reason, -EKEYREJECTED, "%s", strna(whole_reason));
         }
-
-        /* 2. Anchor. */
-        r = verify_anchor(chain, roots, &root, ret_reason);
-        if (r < 0)
-                return r;
-        r = verify_whole_chain(chain, roots, ret_reason);
-        if (r < 0)
-                return r;
+        root = anchor_root(chain, roots);
 
         /* 3. Dates, of every certificate and of the CA that signed the last one. */
         for (size_t i = 0; i < chain->n; i++) {
