@@ -135,7 +135,8 @@ static int on_register_reply(sd_bus_message *reply, void *userdata, sd_bus_error
         backoff_reset(&m->backoff);
         m->pings_outstanding = 0;
         (void) sd_event_add_time_relative(m->event, &m->ping_source, CLOCK_MONOTONIC,
-                                          m->config->nodelink.keepalive_usec, 0, on_ping_timer, m);
+                                          m->config->nodelink.keepalive_usec, KEEPALIVE_ACCURACY_USEC,
+                                          on_ping_timer, m);
         log_event(LOG_INFO, STRV(strjoina("NODE_ID=", m->config->node.id)),
                   "Registered with the main node on the %s channel as %s (%s).",
                   link_channel_to_string(m->link->channel), m->config->node.id, m->local_state);

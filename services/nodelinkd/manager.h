@@ -24,6 +24,8 @@
 #define NODELINK_NODE_IFACE "org.aosedge.NodeLink1.Node"
 #define NODELINK_PEER_IFACE "org.aosedge.NodeLink1.Peer" /* on the peer connection only */
 #define NODELINK_PENDING_MAX 64U /* connections not yet registered */
+/* Slack of the keepalive timers on both sides (sd-event's default would be 250 ms). */
+#define KEEPALIVE_ACCURACY_USEC (50 * UINT64_C(1000))
 
 typedef struct Manager Manager;
 typedef struct ForwardedCall ForwardedCall;

@@ -116,15 +116,24 @@ static void on_node_closed(Link *l, const char *reason, void *userdata) {
         node_free(n);
 }
 
+/* A node is dead when nothing came from it for two keepalive intervals (two missed pings)
+ * plus a quarter interval for the sender's timer slack. The timer is armed for exactly that
+ * moment after the last message, not polled, so a dead peer is noticed 1.25 to 2.25 intervals
+ * after the link died. */
+static uint64_t keepalive_deadline(const Node *n) {
+        uint64_t k = n->manager->config->nodelink.keepalive_usec;
+        return n->last_seen + 2 * k + k / 4;
+}
+
 static int on_keepalive(sd_event_source *s, uint64_t usec, void *userdata) {
         Node *n = userdata;
-        uint64_t k = n->manager->config->nodelink.keepalive_usec;
+        uint64_t deadline = keepalive_deadline(n);
 
-        if (usec > n->last_seen + 2 * k + k / 2) {
+        if (usec >= deadline) {
                 server_drop_node(n, "keepalive: the peer stopped answering");
                 return 0;
         }
-        (void) sd_event_source_set_time(s, usec + k);
+        (void) sd_event_source_set_time(s, deadline);
         (void) sd_event_source_set_enabled(s, SD_EVENT_ON);
         return 0;
 }
@@ -235,8 +244,8 @@ static int method_register(sd_bus_message *message, void *userdata, sd_bus_error
         m->n_pending--;
         link_set_authenticated(n->link);
 
-        r = sd_event_add_time_relative(m->event, &n->keepalive_source, CLOCK_MONOTONIC,
-                                       m->config->nodelink.keepalive_usec, 0, on_keepalive, n);
+        r = sd_event_add_time(m->event, &n->keepalive_source, CLOCK_MONOTONIC, keepalive_deadline(n),
+                              KEEPALIVE_ACCURACY_USEC, on_keepalive, n);
         if (r < 0)
                 return r;
 

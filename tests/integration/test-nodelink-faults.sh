@@ -65,8 +65,11 @@ t0=$(date +%s%N)
 assert_true "the main node notices the dead peer" wait_until 10 a_gone
 ms=$((($(date +%s%N) - t0) / 1000000))
 log "# dead peer noticed after $ms ms (KeepaliveSec=1)"
-assert_cmp "$ms" -le 7000 "noticed within a few KeepaliveSec (measured, see the log line above)"
+# 2.25 s by design; the rest is the polling above and a loaded CI machine.
+assert_cmp "$ms" -le 4000 "noticed within about 2 x KeepaliveSec (measured, see the log line above)"
 assert_match 'keepalive' "$(cat "$D/main/nodelinkd.log")" "keepalive named as the reason"
+sec_noticed() { grep -q 'missed 2 keepalives' "$D/sec1/nodelinkd.log"; }
+assert_true "the secondary notices it too" wait_until 4 sec_noticed
 ip -n "$NSS" link set "vs$$" up
 assert_true "node-a comes back when the link is up" wait_until 20 nl_has_node main node-a bootstrap
 stop_nodelinkd sec1
