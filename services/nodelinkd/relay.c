@@ -26,6 +26,7 @@ struct Relay {
         Buffer to_tls;  /* read from the socket end, to be sent over TLS */
         size_t sending; /* > 0: gnutls_record_send() returned EAGAIN for this many bytes */
         bool tls_eof, unix_eof, bye_sent, unix_shut, done;
+        bool tls_readable, unix_readable; /* worth a read: epoll said so, and no EAGAIN since */
         size_t n_to_unix, n_to_tls;
         RelayDoneFn on_done;
         void *userdata;
@@ -81,32 +82,21 @@ static void relay_finish(Relay *r, int error) {
                 r->on_done(r, error, r->userdata);
 }
 
-/* One pass over both directions; returns > 0 if anything moved, 0 if nothing could, < 0 on error. */
-static int relay_step(Relay *r) {
+/* TLS → socket. Reads only when the TLS socket said it is readable (or gnutls holds data
+ * already), then forwards at once, so a record costs its reads and one send and no read that
+ * ends in EAGAIN. Returns > 0 if anything moved, 0 if nothing could, < 0 on error. */
+static int relay_tls_to_unix(Relay *r) {
         bool progress = false;
         ssize_t n;
 
-        /* TLS → socket: first drain what we have. */
-        while (buffer_pending(&r->to_unix) > 0) {
-                n = send(r->unix_fd, r->to_unix.data + r->to_unix.start, buffer_pending(&r->to_unix),
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (n < 0) {
-                        if (errno == EAGAIN || errno == EINTR)
-                                break;
-                        return -errno;
-                }
-                buffer_consumed(&r->to_unix, (size_t) n);
-                r->n_to_unix += (size_t) n;
-                progress = true;
-        }
-        /* ...then read more (also what gnutls already decrypted and buffered). */
-        buffer_compact(&r->to_unix);
-        if (!r->tls_eof && buffer_free_space(&r->to_unix) > 0 && buffer_reserve(&r->to_unix) < 0)
-                return -ENOMEM;
-        while (!r->tls_eof && buffer_free_space(&r->to_unix) > 0) {
+        while (r->tls_readable && !r->tls_eof && buffer_free_space(&r->to_unix) > 0) {
+                if (buffer_reserve(&r->to_unix) < 0)
+                        return -ENOMEM;
                 n = gnutls_record_recv(r->session, r->to_unix.data + r->to_unix.end, buffer_free_space(&r->to_unix));
-                if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+                if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+                        r->tls_readable = false;
                         break;
+                }
                 if (n == GNUTLS_E_REHANDSHAKE || n == GNUTLS_E_WARNING_ALERT_RECEIVED)
                         continue;
                 if (n == GNUTLS_E_PREMATURE_TERMINATION)
@@ -119,15 +109,68 @@ static int relay_step(Relay *r) {
                         break;
                 }
                 r->to_unix.end += (size_t) n;
+                /* One record per read: more is waiting only if gnutls has it buffered already;
+                 * anything still in the socket makes epoll report it again. */
+                if (gnutls_record_check_pending(r->session) == 0)
+                        r->tls_readable = false;
         }
+
+        while (buffer_pending(&r->to_unix) > 0) {
+                n = send(r->unix_fd, r->to_unix.data + r->to_unix.start, buffer_pending(&r->to_unix),
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                break;
+                        return -errno;
+                }
+                buffer_consumed(&r->to_unix, (size_t) n);
+                r->n_to_unix += (size_t) n;
+                progress = true;
+        }
+        buffer_compact(&r->to_unix);
         buffer_release_if_empty(&r->to_unix);
         if (r->tls_eof && buffer_pending(&r->to_unix) == 0 && !r->unix_shut) {
                 (void) shutdown(r->unix_fd, SHUT_WR);
                 r->unix_shut = true;
                 progress = true;
         }
+        return progress;
+}
 
-        /* socket → TLS */
+/* socket → TLS, the same way round. */
+static int relay_unix_to_tls(Relay *r) {
+        bool progress = false;
+        ssize_t n;
+
+        while (r->unix_readable && !r->unix_eof && buffer_free_space(&r->to_tls) > 0) {
+                size_t space;
+
+                if (buffer_reserve(&r->to_tls) < 0)
+                        return -ENOMEM;
+                space = buffer_free_space(&r->to_tls);
+                n = recv(r->unix_fd, r->to_tls.data + r->to_tls.end, space, MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR) {
+                                r->unix_readable = false;
+                                break;
+                        }
+                        if (errno == ECONNRESET) {
+                                r->unix_eof = true;
+                                break;
+                        }
+                        return -errno;
+                }
+                progress = true;
+                if (n == 0) {
+                        r->unix_eof = true;
+                        break;
+                }
+                r->to_tls.end += (size_t) n;
+                /* A short read emptied the socket (for now). */
+                if ((size_t) n < space)
+                        r->unix_readable = false;
+        }
+
         while (buffer_pending(&r->to_tls) > 0) {
                 size_t len = r->sending > 0 ? r->sending : MIN(buffer_pending(&r->to_tls), (size_t) 16384);
                 n = gnutls_record_send(r->session, r->sending > 0 ? NULL : r->to_tls.data + r->to_tls.start,
@@ -144,26 +187,6 @@ static int relay_step(Relay *r) {
                 progress = true;
         }
         buffer_compact(&r->to_tls);
-        if (!r->unix_eof && buffer_free_space(&r->to_tls) > 0 && buffer_reserve(&r->to_tls) < 0)
-                return -ENOMEM;
-        while (!r->unix_eof && buffer_free_space(&r->to_tls) > 0) {
-                n = recv(r->unix_fd, r->to_tls.data + r->to_tls.end, buffer_free_space(&r->to_tls), MSG_DONTWAIT);
-                if (n < 0) {
-                        if (errno == EAGAIN || errno == EINTR)
-                                break;
-                        if (errno == ECONNRESET) {
-                                r->unix_eof = true;
-                                break;
-                        }
-                        return -errno;
-                }
-                progress = true;
-                if (n == 0) {
-                        r->unix_eof = true;
-                        break;
-                }
-                r->to_tls.end += (size_t) n;
-        }
         buffer_release_if_empty(&r->to_tls);
         if (r->unix_eof && buffer_pending(&r->to_tls) == 0 && !r->bye_sent) {
                 int k = gnutls_bye(r->session, GNUTLS_SHUT_WR);
@@ -175,6 +198,23 @@ static int relay_step(Relay *r) {
                 progress = true;
         }
         return progress;
+}
+
+/* One pass over both directions; > 0 while another pass could move more. A pass after a full
+ * buffer drained can read again; otherwise epoll (level-triggered) says when there is more. */
+static int relay_step(Relay *r) {
+        int a, b;
+
+        a = relay_tls_to_unix(r);
+        if (a < 0)
+                return a;
+        b = relay_unix_to_tls(r);
+        if (b < 0)
+                return b;
+        if (a == 0 && b == 0)
+                return 0;
+        return (r->tls_readable && !r->tls_eof && buffer_free_space(&r->to_unix) > 0) ||
+               (r->unix_readable && !r->unix_eof && buffer_free_space(&r->to_tls) > 0);
 }
 
 static void relay_update_events(Relay *r) {
@@ -216,13 +256,24 @@ static void relay_run(Relay *r) {
 }
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        relay_run(userdata);
+        Relay *r = userdata;
+
+        /* HUP and ERR are read too: the read reports the EOF or the error. A blocked TLS send
+         * may wait for EPOLLIN (gnutls_record_get_direction); the pass retries it anyway. */
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+                if (fd == r->tls_fd)
+                        r->tls_readable = true;
+                else
+                        r->unix_readable = true;
+        }
+        relay_run(r);
         return 0;
 }
 
 static int on_kick(sd_event_source *s, void *userdata) {
         Relay *r = userdata;
         (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        r->tls_readable = r->unix_readable = true;
         relay_run(r);
         return 0;
 }
