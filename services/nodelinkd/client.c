@@ -59,9 +59,16 @@ static int on_peer_call(sd_bus_message *message, void *userdata, sd_bus_error *r
         iface = sd_bus_message_get_interface(message);
         member = sd_bus_message_get_member(message);
         path = sd_bus_message_get_path(message);
-        if (streq_ptr(iface, "org.freedesktop.DBus.Peer"))
-                return 0; /* Ping, answered by sd-bus */
+        if (streq_ptr(iface, "org.freedesktop.DBus.Peer") && streq_ptr(member, "Ping"))
+                return 0; /* answered by sd-bus; GetMachineId is not (the machine id stays here) */
 
+        if (!m->link_registered) {
+                log_notice("Refused %s.%s from the main node: it has not accepted the registration yet.",
+                           strna(iface), strna(member));
+                (void) sd_bus_reply_method_errorf(message, AOS_NODELINK_ERROR_NOT_ALLOWED,
+                                                  "Nothing passes the node link before the registration.");
+                return 1;
+        }
         if (!identity_call_allowed(iface, member) || !streq_ptr(path, identity_call_path(iface))) {
                 log_notice("Refused to relay %s.%s on %s from the main node: not on the allowlist.", strna(iface),
                            strna(member), strna(path));
@@ -72,7 +79,7 @@ static int on_peer_call(sd_bus_message *message, void *userdata, sd_bus_error *r
         }
 
         /* Member names only: the arguments may carry the provisioning password. */
-        log_info("Relaying %s.%s from the main node to the local bus.", iface, member);
+        log_debug("Relaying %s.%s from the main node to the local bus.", iface, member);
         r = sd_bus_message_new_method_call(m->bus, &local, identity_call_destination(iface), path, iface, member);
         if (r >= 0)
                 r = sd_bus_message_rewind(message, true);

@@ -140,9 +140,27 @@ static int on_keepalive(sd_event_source *s, uint64_t usec, void *userdata) {
 
 static int on_peer_message(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
         Node *n = userdata;
+        const char *iface, *member;
+
         /* Any message counts as a sign of life (the secondary pings every KeepaliveSec). */
         n->last_seen = now_usec(CLOCK_MONOTONIC);
-        return 0;
+
+        /* A peer may call Register, SetState and Ping, nothing else: sd-bus would answer
+         * GetMachineId, Introspect and Properties on its own, to a peer not yet authenticated. */
+        if (!sd_bus_message_is_method_call(message, NULL, NULL))
+                return 0;
+        iface = sd_bus_message_get_interface(message);
+        member = sd_bus_message_get_member(message);
+        if (streq_ptr(iface, "org.freedesktop.DBus.Peer") && streq_ptr(member, "Ping"))
+                return 0;
+        if (streq_ptr(iface, NODELINK_PEER_IFACE) && streq_ptr(sd_bus_message_get_path(message), NODELINK_PATH) &&
+            (streq_ptr(member, "Register") || streq_ptr(member, "SetState")))
+                return 0;
+        log_debug("Refused %s.%s from %s: not a call a node may make.", strna(iface), strna(member),
+                  strna(n->link->peer_address));
+        (void) sd_bus_reply_method_errorf(message, AOS_NODELINK_ERROR_NOT_ALLOWED,
+                                          "A node may call only Register, SetState and Ping.");
+        return 1;
 }
 
 static int read_string_variant(sd_bus_message *m, char **dst) {

@@ -48,6 +48,14 @@ assert_match 'fingerprint|another bootstrap certificate' "$OUT" "the reason name
 assert_true "node-a keeps its link" serving
 run nl_peer --connect 127.0.0.1:$BP --channel bootstrap "${CA[@]}" --cert "$D/boot.pem" --key "$D/boot.key" --id node-x --state unprovisioned
 assert_eq "registered" "$OUT" "control: a new bootstrap node registers"
+run nl_peer --connect 127.0.0.1:$BP --channel bootstrap "${CA[@]}" --cert "$D/boot.pem" --key "$D/boot.key" --id node-x --state unprovisioned --probe
+pl() { grep -F "MAIN CALL $1 " <<<"$OUT"; }
+assert_match "-> Error $E_NL_NOT_ALLOWED: A node may call only Register, SetState and Ping\.$" "$(pl org.freedesktop.DBus.Peer.GetMachineId)" \
+        "a node cannot read the main node's machine id"
+assert_match "-> Error $E_NL_NOT_ALLOWED: " "$(pl org.freedesktop.DBus.Introspectable.Introspect)" "nor introspect its peer object"
+assert_match "-> Error $E_NL_NOT_ALLOWED: " "$(pl org.aosedge.NodeLink1.Peer.Forward)" "nor call a member that does not exist"
+assert_eq "MAIN CALL org.freedesktop.DBus.Peer.Ping / -> OK" "$(pl org.freedesktop.DBus.Peer.Ping)" "Ping still answered"
+assert_no_match "$(cat /etc/machine-id 2>/dev/null || echo no-machine-id)" "$OUT" "the machine id did not cross the link"
 run nl_peer --connect 127.0.0.1:$BP --channel bootstrap --ca "$K/other-ca.pem" --cert "$D/boot.pem" --key "$D/boot.key" --id node-y --state unprovisioned
 assert_eq 3 "$RC" "the secondary refuses a main node its CA did not sign"
 
