@@ -1620,12 +1620,19 @@ require_nodelinkd() {
         [[ -x $NODELINKD_BIN ]] || harness_skip "no aos-nodelinkd at $NODELINKD_BIN"
 }
 
-# free_port: a TCP port nobody listens on at the moment.
+# free_port: a TCP port no socket uses at the moment.
 free_port() {
         local p i
+        if [[ -z ${_PORT_HI:-} ]]; then
+                read -r _PORT_HI _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || _PORT_HI=32768
+                if ((_PORT_HI > 12000)); then _PORT_LO=$((_PORT_HI > 22000 ? 20000 : 10000)); else _PORT_LO=61000 _PORT_HI=65000; fi
+        fi
         for ((i = 0; i < 100; i++)); do
-                p=$((20000 + RANDOM % 30000))
-                if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+                # Below the kernel's ephemeral range (ip_local_port_range), so that no
+                # outgoing connection takes it between now and the bind; and no socket of any
+                # state on it now.
+                p=$((_PORT_LO + RANDOM % (_PORT_HI - _PORT_LO)))
+                if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
                         printf '%s\n' "$p"
                         return 0
                 fi
