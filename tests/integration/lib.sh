@@ -1800,7 +1800,9 @@ nl_peer() { timeout 30 "$NL_PEER_BIN" "$@"; }
 #   unit_node_setup NAME ID MAIN(yes|no) PROTECTED_ADDR BOOTSTRAP_ADDR "IAM_SANS" [NodeLink K=V...]
 #                                      bus, SoftHSM, config (iam pkcs11 ecdsa serverAuth clientAuth,
 #                                      sm pkcs11 rsa, offline SelfSigned), aos-certd and
-#                                      aos-provisiond --provisioning
+#                                      aos-provisiond --provisioning; with UNIT_IAM_PLUGIN=tpm
+#                                      the node's iam module is Plugin=tpm on a swtpm started
+#                                      in its scratch dir (start_swtpm: one such node per test)
 #   unit_nl_field NAME ID KEY          KEY of node ID in ListNodes of NAME's aos-nodelinkd
 #   unit_bootstrap_fingerprint NAME    SHA-256 (certtool) of NAME's bootstrap.pem, lowercase hex
 #   unit_export_chain NAME TYPE OUT    NAME's current TYPE certificate from its token, then ca.pem
@@ -1869,10 +1871,11 @@ unit_node_setup() {
                 start_bus &&
                         NODE_BUS[$name]=$DBUS_SYSTEM_BUS_ADDRESS &&
                         setup_softhsm &&
-                        write_config "$D/iam.conf"
+                        write_config "$D/iam.conf" &&
+                        { [[ ${UNIT_IAM_PLUGIN:-pkcs11} != tpm ]] || start_swtpm; }
         } || rc=1
         if ((rc == 0)); then
-                module iam pkcs11 ecdsa "serverAuth clientAuth" "$sans" 2
+                module iam "${UNIT_IAM_PLUGIN:-pkcs11}" ecdsa "serverAuth clientAuth" "$sans" 2
                 module sm pkcs11 rsa "" "" 2
                 module offline pkcs11 ecdsa "" "" 1 SelfSigned=yes
                 {
