@@ -14,6 +14,7 @@
 #include "config.h"
 #include "credentials.h"
 #include "link.h"
+#include "pins.h"
 #include "polkit.h"
 #include "x509.h"
 
@@ -44,12 +45,6 @@ typedef struct Node {
         struct Node *prev, *next;
 } Node;
 
-typedef struct Pin {
-        char *node_id;
-        char *fingerprint;
-        struct Pin *next;
-} Pin;
-
 struct Manager {
         sd_event *event;
         sd_bus *bus;
@@ -64,7 +59,7 @@ struct Manager {
         uint64_t server_creds_tried; /* CLOCK_MONOTONIC µs of the last failed load */
         Node *nodes;      /* pending and registered */
         unsigned n_pending;
-        Pin *pins;        /* bootstrap fingerprints by node id */
+        PinStore pins;    /* bootstrap fingerprints by node id */
 
         /* secondary node */
         Link *link;

@@ -24,46 +24,6 @@ static uint64_t now_usec(clockid_t clock) {
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
-static const char *pin_lookup(Manager *m, const char *id) {
-        for (Pin *p = m->pins; p; p = p->next)
-                if (streq(p->node_id, id))
-                        return p->fingerprint;
-        return NULL;
-}
-
-static void pin_forget(Manager *m, const char *id) {
-        for (Pin **p = &m->pins; *p; p = &(*p)->next)
-                if (streq((*p)->node_id, id)) {
-                        Pin *d = *p;
-                        *p = d->next;
-                        free(d->node_id);
-                        free(d->fingerprint);
-                        free(d);
-                        return;
-                }
-}
-
-static int pin_set(Manager *m, const char *id, const char *fingerprint) {
-        Pin *p;
-
-        if (pin_lookup(m, id))
-                return 0;
-        p = calloc(1, sizeof(Pin));
-        if (!p)
-                return -ENOMEM;
-        p->node_id = strdup(id);
-        p->fingerprint = strdup(fingerprint);
-        if (!p->node_id || !p->fingerprint) {
-                free(p->node_id);
-                free(p->fingerprint);
-                free(p);
-                return -ENOMEM;
-        }
-        p->next = m->pins;
-        m->pins = p;
-        return 0;
-}
-
 Node *server_find_node(Manager *m, const char *id) {
         for (Node *n = m->nodes; n; n = n->next)
                 if (n->registered && streq_ptr(n->id, id))
@@ -223,7 +183,7 @@ static int method_register(sd_bus_message *message, void *userdata, sd_bus_error
                         .fingerprint = existing->link->peer_fingerprint,
                 };
         r = identity_check_registration(&peer, id, state, existing ? &old : NULL,
-                                        id && n->link->channel == LINK_CHANNEL_BOOTSTRAP ? pin_lookup(m, id) : NULL,
+                                        id && n->link->channel == LINK_CHANNEL_BOOTSTRAP ? pin_store_lookup(&m->pins, id) : NULL,
                                         &reason);
         if (r < 0) {
                 log_event(LOG_WARNING, STRV(strjoina("NODE_ID=", strna(id))),
@@ -235,20 +195,32 @@ static int method_register(sd_bus_message *message, void *userdata, sd_bus_error
                 return r;
         }
 
+        if (n->link->channel == LINK_CHANNEL_BOOTSTRAP) {
+                /* No registration on bootstrap without its pin on disk. */
+                r = pin_store_set(&m->pins, id, n->link->peer_fingerprint);
+                if (r < 0) {
+                        log_event(LOG_ERR, STRV(strjoina("NODE_ID=", id)),
+                                  "Refused registration of node '%s': cannot record its bootstrap certificate: %s", id,
+                                  strerror(-r));
+                        r = sd_bus_reply_method_errorf(message, SD_BUS_ERROR_FAILED,
+                                                       "Registration refused: the main node cannot record the bootstrap certificate (%s).",
+                                                       strerror(-r));
+                        link_close(n->link, "cannot record the bootstrap pin");
+                        return r;
+                }
+        } else {
+                /* Provisioned: the bootstrap identity is spent. A pin that stays (disk error)
+                 * only holds a later bootstrap registration to the old certificate. */
+                r = pin_store_forget(&m->pins, id);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot forget the bootstrap pin of node '%s', ignoring: %m", id);
+        }
+
         if (existing) {
                 log_info("Node %s connected again from %s: the new connection replaces the old one.", id,
                          strna(n->link->peer_address));
                 server_drop_node(existing, "replaced by a new connection of the same node");
         }
-
-        if (n->link->channel == LINK_CHANNEL_BOOTSTRAP)
-                r = pin_set(m, id, n->link->peer_fingerprint);
-        else {
-                pin_forget(m, id); /* provisioned: the bootstrap identity is spent */
-                r = 0;
-        }
-        if (r < 0)
-                return r;
 
         n->id = TAKE_PTR(id);
         n->title = title ? TAKE_PTR(title) : strdup("");
@@ -439,6 +411,10 @@ int server_start(Manager *m) {
         char **names = NULL;
         int n, r;
 
+        r = pin_store_load(&m->pins, m->config->nodelink.state_dir);
+        if (r < 0)
+                return log_error_errno(r, "Cannot load the bootstrap pins; not starting, so that none is lost: %m");
+
         n = sd_listen_fds_with_names(true, &names);
         if (n < 0)
                 return log_error_errno(n, "Cannot take the sockets passed by systemd: %m");
@@ -493,7 +469,6 @@ void server_stop(Manager *m) {
                         close(m->listen_fd[c]);
                 m->listen_fd[c] = -1;
         }
-        while (m->pins)
-                pin_forget(m, m->pins->node_id);
+        pin_store_done(&m->pins);
         m->server_creds = credentials_unref(m->server_creds);
 }

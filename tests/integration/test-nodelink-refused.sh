@@ -46,6 +46,19 @@ run nl_peer --connect 127.0.0.1:$BP --channel bootstrap "${CA[@]}" --cert "$D/bo
 assert_eq 1 "$RC" "bootstrap node reusing node-a's id with another certificate: refused"
 assert_match 'fingerprint|another bootstrap certificate' "$OUT" "the reason names the certificate"
 assert_true "node-a keeps its link" serving
+# The pin outlives the main node's restart: with node-a away and the main node restarted, its id
+# still needs its own bootstrap certificate.
+fp_a=$(cert_fingerprint "$D/sec1/nodelink/bootstrap.pem" | tr -d ':' | tr 'A-F' 'a-f')
+assert_match "^node-a $fp_a\$" "$(cat "$D/main/nodelink/bootstrap-pins")" "the pin is on disk"
+assert_eq 600 "$(stat -c %a "$D/main/nodelink/bootstrap-pins")" "the pin file is 0600"
+stop_nodelinkd sec1
+stop_nodelinkd main
+assert_ok start_nodelinkd main
+run nl_peer --connect 127.0.0.1:$BP --channel bootstrap "${CA[@]}" --cert "$D/boot.pem" --key "$D/boot.key" --id node-a --state unprovisioned
+assert_eq 1 "$RC" "after the main node's restart, node-a's id with another certificate: still refused"
+assert_match 'fingerprint|another bootstrap certificate' "$OUT" "the reason names the certificate"
+assert_ok start_nodelinkd sec1
+assert_true "node-a itself registers again" wait_until 10 serving
 run nl_peer --connect 127.0.0.1:$BP --channel bootstrap "${CA[@]}" --cert "$D/boot.pem" --key "$D/boot.key" --id node-x --state unprovisioned
 assert_eq "registered" "$OUT" "control: a new bootstrap node registers"
 run nl_peer --connect 127.0.0.1:$BP --channel bootstrap "${CA[@]}" --cert "$D/boot.pem" --key "$D/boot.key" --id node-x --state unprovisioned --probe
