@@ -12,6 +12,7 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "resolve.h"
 
 #define PROV_DEST "org.aosedge.Provisioning1"
 #define PROV_PATH "/org/aosedge/Provisioning1"
@@ -197,43 +198,139 @@ static void on_client_closed(Link *l, const char *reason, void *userdata) {
         client_schedule_connect(m, false);
 }
 
-static int client_connect(Manager *m) {
-        _cleanup_(credentials_unrefp) Credentials *creds = NULL;
-        LinkChannel channel = wanted_channel(m);
-        const char *address;
+/* A connection attempt runs in up to three steps, none of them blocking the loop: the
+ * current certificate from aos-certd (protected only), the main node's address resolved (only
+ * when it is a name), then the link. */
+static void client_cancel_connect(Manager *m) {
+        m->connect_slot = sd_bus_slot_unref(m->connect_slot);
+        m->connect_resolve = resolve_cancel(m->connect_resolve);
+        m->connect_creds = credentials_unref(m->connect_creds);
+}
+
+static bool client_connecting(Manager *m) {
+        return m->link || m->connect_slot || m->connect_resolve;
+}
+
+static const char *channel_address(Manager *m, LinkChannel channel) {
+        return channel == LINK_CHANNEL_BOOTSTRAP ? m->config->nodelink.main_bootstrap : m->config->nodelink.main_protected;
+}
+
+static int client_dial_ai(Manager *m, const struct addrinfo *ai) {
+        const char *address = channel_address(m, m->connect_channel);
+        unsigned n = 0, k;
         int r;
 
-        if (channel == LINK_CHANNEL_BOOTSTRAP) {
+        /* A name may stand for several addresses (localhost: ::1 and 127.0.0.1); each failed
+         * attempt moves on to the next one. */
+        for (const struct addrinfo *a = ai; a; a = a->ai_next)
+                n++;
+        k = n > 0 ? m->backoff.attempt % n : 0;
+        while (k-- > 0)
+                ai = ai->ai_next;
+
+        r = link_new_client_ai(m->event, ai, m->connect_channel, m->connect_creds, &m->roots, on_client_up,
+                               on_client_closed, m, &m->link);
+        m->connect_creds = credentials_unref(m->connect_creds);
+        if (r < 0)
+                return log_warning_errno(r, "Cannot dial %s: %m", address);
+        log_debug("Dialing the main node at %s (%s channel).", address, link_channel_to_string(m->connect_channel));
+        return 0;
+}
+
+static void on_main_resolved(Resolve *q, int error, struct addrinfo *ai, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        m->connect_resolve = NULL; /* gone after this callback */
+        if (error < 0) {
+                log_warning_errno(error, "Cannot resolve the main node's address %s: %m",
+                                  channel_address(m, m->connect_channel));
+                m->connect_creds = credentials_unref(m->connect_creds);
+                return client_schedule_connect(m, false);
+        }
+        r = client_dial_ai(m, ai);
+        freeaddrinfo(ai);
+        if (r < 0)
+                client_schedule_connect(m, false);
+}
+
+/* Takes creds. */
+static int client_dial(Manager *m, LinkChannel channel, Credentials *creds) {
+        _cleanup_free_ char *host = NULL, *port = NULL;
+        const char *address = channel_address(m, channel);
+        struct addrinfo *ai = NULL;
+        int r;
+
+        m->connect_channel = channel;
+        m->connect_creds = creds;
+        r = link_parse_address(address, &host, &port);
+        if (r < 0) {
+                m->connect_creds = credentials_unref(m->connect_creds);
+                return log_error_errno(r, "The main node's address '%s' is not HOST:PORT.", address);
+        }
+        r = resolve_numeric(host, port, &ai);
+        if (r == -EAGAIN) {
+                r = resolve_start(m->event, host, port, on_main_resolved, m, &m->connect_resolve);
+                if (r < 0) {
+                        m->connect_creds = credentials_unref(m->connect_creds);
+                        return log_warning_errno(r, "Cannot start resolving %s: %m", address);
+                }
+                return 0;
+        }
+        if (r < 0) {
+                m->connect_creds = credentials_unref(m->connect_creds);
+                return log_warning_errno(r, "Cannot use the main node's address %s: %m", address);
+        }
+        r = client_dial_ai(m, ai);
+        freeaddrinfo(ai);
+        return r;
+}
+
+static void on_client_cert(int error, const char *cert_url, const char *key_url, const sd_bus_error *bus_error,
+                           void *userdata) {
+        Manager *m = userdata;
+        Credentials *creds = NULL;
+        int r;
+
+        m->connect_slot = sd_bus_slot_unref(m->connect_slot);
+        if (error < 0) {
+                log_warning_errno(error, "Cannot get the '%s' certificate from aos-certd: %s",
+                                  m->config->nodelink.cert_type,
+                                  bus_error && bus_error->message ? bus_error->message : strerror(-error));
+                return client_schedule_connect(m, false);
+        }
+        r = credentials_new_from_urls(cert_url, key_url, &creds);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot load the '%s' certificate and key: %m", m->config->nodelink.cert_type);
+                return client_schedule_connect(m, false);
+        }
+        if (client_dial(m, LINK_CHANNEL_PROTECTED, creds) < 0)
+                client_schedule_connect(m, false);
+}
+
+static int client_connect(Manager *m) {
+        Credentials *creds = NULL;
+        int r;
+
+        if (wanted_channel(m) == LINK_CHANNEL_BOOTSTRAP) {
                 r = bootstrap_cert_load(m->config->nodelink.state_dir, m->config->node.id, &creds);
                 if (r < 0)
                         return log_error_errno(r, "Cannot load or make the bootstrap certificate in %s: %m",
                                                m->config->nodelink.state_dir);
-                address = m->config->nodelink.main_bootstrap;
-        } else {
-                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-                _cleanup_free_ char *cert_url = NULL, *key_url = NULL;
-                r = certd_get_current_cert(m->bus, m->config->nodelink.cert_type, &cert_url, &key_url, &error);
-                if (r < 0)
-                        return log_warning_errno(r, "Cannot get the '%s' certificate from aos-certd: %s",
-                                                 m->config->nodelink.cert_type, error.message ?: strerror(-r));
-                r = credentials_new_from_urls(cert_url, key_url, &creds);
-                if (r < 0)
-                        return log_warning_errno(r, "Cannot load the '%s' certificate and key: %m",
-                                                 m->config->nodelink.cert_type);
-                address = m->config->nodelink.main_protected;
+                return client_dial(m, LINK_CHANNEL_BOOTSTRAP, creds);
         }
-
-        r = link_new_client(m->event, address, channel, creds, &m->roots, on_client_up, on_client_closed, m, &m->link);
+        m->connect_channel = LINK_CHANNEL_PROTECTED;
+        r = certd_get_current_cert_async(m->bus, m->config->nodelink.cert_type, on_client_cert, m, &m->connect_slot);
         if (r < 0)
-                return log_warning_errno(r, "Cannot dial %s: %m", address);
-        log_debug("Dialing the main node at %s (%s channel).", address, link_channel_to_string(channel));
+                return log_warning_errno(r, "Cannot ask aos-certd for the '%s' certificate: %m",
+                                         m->config->nodelink.cert_type);
         return 0;
 }
 
 static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
-        if (m->link)
+        if (client_connecting(m))
                 return 0;
         if (client_connect(m) < 0)
                 client_schedule_connect(m, false);
@@ -268,8 +365,15 @@ static void client_set_state(Manager *m, const char *state) {
         m->local_state = s;
         log_info("Local provisioning state: %s.", state);
 
-        if (!m->link)
+        if (!m->link) {
+                /* An attempt under way for the other channel starts over. */
+                if ((m->connect_slot || m->connect_resolve) && m->connect_channel != wanted_channel(m)) {
+                        client_cancel_connect(m);
+                        backoff_reset(&m->backoff);
+                        client_schedule_connect(m, true);
+                }
                 return;
+        }
         if (m->link->channel != wanted_channel(m)) {
                 link_close(m->link, "moving to the other channel");
                 backoff_reset(&m->backoff);
@@ -285,9 +389,18 @@ static int on_state_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
         const char *state = "unprovisioned";
 
         /* No aos-provisiond (yet): the node is taken as unprovisioned. */
-        if (!sd_bus_message_is_method_error(reply, NULL) && sd_bus_message_read(reply, "v", "s", &state) < 0)
+        if (sd_bus_message_is_method_error(reply, NULL)) {
+                if (!m->state_known)
+                        log_info("No provisioning state on the bus (%s): taking the node as unprovisioned.",
+                                 strna(sd_bus_message_get_error(reply)->message));
+        } else if (sd_bus_message_read(reply, "v", "s", &state) < 0)
                 state = "unprovisioned";
         client_set_state(m, state);
+        if (!m->state_known) {
+                /* The first answer decides the channel of the first connection. */
+                m->state_known = true;
+                client_schedule_connect(m, true);
+        }
         return 1;
 }
 
@@ -323,21 +436,12 @@ int client_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot watch the local provisioning state: %m");
 
-        /* The first answer decides the channel: ask synchronously once. */
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_free_ char *state = NULL;
-        r = sd_bus_get_property_string(m->bus, PROV_DEST, PROV_PATH, PROV_IFACE, "State", &error, &state);
-        if (r >= 0)
-                client_set_state(m, state);
-        else
-                log_info("No provisioning state on the bus (%s): taking the node as unprovisioned.",
-                         error.message ?: strerror(-r));
-
-        client_schedule_connect(m, true);
+        client_query_state(m);
         return 0;
 }
 
 void client_stop(Manager *m) {
+        client_cancel_connect(m);
         m->reconnect_source = sd_event_source_disable_unref(m->reconnect_source);
         m->ping_source = sd_event_source_disable_unref(m->ping_source);
         m->link = link_free(m->link);

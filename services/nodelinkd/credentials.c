@@ -82,28 +82,9 @@ Credentials *credentials_unref(Credentials *c) {
         return NULL;
 }
 
-int certd_get_current_cert(sd_bus *bus, const char *type, char **ret_cert_url, char **ret_key_url,
-                           sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+static int parse_get_cert_reply(sd_bus_message *reply, char **ret_cert_url, char **ret_key_url) {
         _cleanup_free_ char *cert_url = NULL, *key_url = NULL;
         int r;
-
-        r = sd_bus_message_new_method_call(bus, &m, "org.aosedge.Certs1", "/org/aosedge/Certs1",
-                                           "org.aosedge.Certs1.Manager", "GetCert");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "s", type);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append_array(m, 'y', NULL, 0);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "s", "");
-        if (r < 0)
-                return r;
-        r = sd_bus_call(bus, m, 10 * 1000000ULL, error, &reply);
-        if (r < 0)
-                return r;
 
         r = sd_bus_message_enter_container(reply, 'a', "{sv}");
         if (r < 0)
@@ -137,5 +118,68 @@ int certd_get_current_cert(sd_bus *bus, const char *type, char **ret_cert_url, c
                 return -ENOENT;
         *ret_cert_url = TAKE_PTR(cert_url);
         *ret_key_url = TAKE_PTR(key_url);
+        return 0;
+}
+
+typedef struct GetCertCall {
+        CertdCertFn cb;
+        void *userdata;
+} GetCertCall;
+
+static int on_get_cert_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        GetCertCall *c = userdata;
+        _cleanup_free_ char *cert_url = NULL, *key_url = NULL;
+        const sd_bus_error *e = NULL;
+        int r;
+
+        if (sd_bus_message_is_method_error(reply, NULL)) {
+                e = sd_bus_message_get_error(reply);
+                r = sd_bus_message_get_errno(reply);
+                r = r > 0 ? -r : -EIO;
+        } else
+                r = parse_get_cert_reply(reply, &cert_url, &key_url);
+        c->cb(r, cert_url, key_url, e, c->userdata);
+        return 1;
+}
+
+int certd_get_current_cert_async(sd_bus *bus, const char *type, CertdCertFn cb, void *userdata,
+                                 sd_bus_slot **ret_slot) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        GetCertCall *c;
+        int r;
+
+        if (!bus || !type || !cb || !ret_slot)
+                return -EINVAL;
+        r = sd_bus_message_new_method_call(bus, &m, "org.aosedge.Certs1", "/org/aosedge/Certs1",
+                                           "org.aosedge.Certs1.Manager", "GetCert");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "s", type);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_array(m, 'y', NULL, 0);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "s", "");
+        if (r < 0)
+                return r;
+        c = calloc(1, sizeof(GetCertCall));
+        if (!c)
+                return -ENOMEM;
+        c->cb = cb;
+        c->userdata = userdata;
+        r = sd_bus_call_async(bus, &slot, m, on_get_cert_reply, c, CERTD_GET_CERT_TIMEOUT_USEC);
+        if (r < 0) {
+                free(c);
+                return r;
+        }
+        /* The context goes with the slot: after the reply, or when the caller drops the slot. */
+        r = sd_bus_slot_set_destroy_callback(slot, free);
+        if (r < 0) {
+                free(c);
+                return r;
+        }
+        *ret_slot = TAKE_PTR(slot);
         return 0;
 }

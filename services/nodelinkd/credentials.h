@@ -7,6 +7,7 @@
  * handshake. Also the query to aos-certd for the current certificate of a module. */
 
 #include <gnutls/gnutls.h>
+#include <stdint.h>
 #include <systemd/sd-bus.h>
 
 typedef struct Credentials {
@@ -25,7 +26,11 @@ static inline void credentials_unrefp(Credentials **c) {
                 credentials_unref(*c);
 }
 
-/* org.aosedge.Certs1.Manager GetCert(type, [], "") on bus: the current certificate's CertURL
- * and KeyURL. Synchronous, with a 10 s limit. */
-int certd_get_current_cert(sd_bus *bus, const char *type, char **ret_cert_url, char **ret_key_url,
-                           sd_bus_error *error);
+/* org.aosedge.Certs1.Manager GetCert(type, [], "") on bus, asynchronously: cb gets the current
+ * certificate's CertURL and KeyURL, or a negative errno (and certd's error, when it answered
+ * one). Dropping *ret_slot before the answer cancels the call; cb is then never called. */
+#define CERTD_GET_CERT_TIMEOUT_USEC (10 * UINT64_C(1000000))
+typedef void (*CertdCertFn)(int error, const char *cert_url, const char *key_url, const sd_bus_error *bus_error,
+                            void *userdata);
+int certd_get_current_cert_async(sd_bus *bus, const char *type, CertdCertFn cb, void *userdata,
+                                 sd_bus_slot **ret_slot);

@@ -466,31 +466,18 @@ int link_parse_address(const char *address, char **ret_host, char **ret_port) {
         return 0;
 }
 
-int link_new_client(sd_event *e, const char *address, LinkChannel channel, Credentials *creds,
-                    const X509Chain *roots, LinkUpFn on_up, LinkClosedFn on_closed, void *userdata,
-                    Link **ret) {
-        _cleanup_free_ char *host = NULL, *port = NULL;
-        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG }, *ai = NULL;
+int link_new_client_ai(sd_event *e, const struct addrinfo *ai, LinkChannel channel, Credentials *creds,
+                       const X509Chain *roots, LinkUpFn on_up, LinkClosedFn on_closed, void *userdata, Link **ret) {
         Link *l;
         int r, fd;
 
-        r = link_parse_address(address, &host, &port);
-        if (r < 0)
-                return r;
-        /* Resolution is synchronous; addresses are literals or come from the local resolver. */
-        r = getaddrinfo(host, port, &hints, &ai);
-        if (r != 0)
-                return r == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
-
+        if (!ai)
+                return -EINVAL;
         fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-                r = -errno;
-                freeaddrinfo(ai);
-                return r;
-        }
+        if (fd < 0)
+                return -errno;
         set_socket_options(fd);
         r = connect(fd, ai->ai_addr, ai->ai_addrlen);
-        freeaddrinfo(ai);
         if (r < 0 && errno != EINPROGRESS) {
                 r = -errno;
                 close(fd);
@@ -512,6 +499,24 @@ int link_new_client(sd_event *e, const char *address, LinkChannel channel, Crede
         }
         *ret = l;
         return 0;
+}
+
+int link_new_client(sd_event *e, const char *address, LinkChannel channel, Credentials *creds,
+                    const X509Chain *roots, LinkUpFn on_up, LinkClosedFn on_closed, void *userdata,
+                    Link **ret) {
+        _cleanup_free_ char *host = NULL, *port = NULL;
+        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG }, *ai = NULL;
+        int r;
+
+        r = link_parse_address(address, &host, &port);
+        if (r < 0)
+                return r;
+        r = getaddrinfo(host, port, &hints, &ai);
+        if (r != 0)
+                return r == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+        r = link_new_client_ai(e, ai, channel, creds, roots, on_up, on_closed, userdata, ret);
+        freeaddrinfo(ai);
+        return r;
 }
 
 Link *link_free(Link *l) {

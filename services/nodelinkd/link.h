@@ -13,6 +13,7 @@
  * where the owner may free the link. */
 
 #include <gnutls/gnutls.h>
+#include <netdb.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-bus.h>
@@ -79,7 +80,11 @@ struct Link {
 /* Takes fd (an accepted, connected socket). */
 int link_new_server(sd_event *e, int fd, LinkChannel channel, Credentials *creds, const X509Chain *roots,
                     LinkUpFn on_up, LinkClosedFn on_closed, void *userdata, Link **ret);
-/* Dials address ("host:port", "[v6]:port"). creds: the client certificate. */
+/* Dials the first address of ai. creds: the client certificate. */
+int link_new_client_ai(sd_event *e, const struct addrinfo *ai, LinkChannel channel, Credentials *creds,
+                       const X509Chain *roots, LinkUpFn on_up, LinkClosedFn on_closed, void *userdata, Link **ret);
+/* Dials address ("host:port", "[v6]:port"), resolving it synchronously: for tools and tests;
+ * the daemon resolves off the loop (resolve.h) and calls link_new_client_ai(). */
 int link_new_client(sd_event *e, const char *address, LinkChannel channel, Credentials *creds,
                     const X509Chain *roots, LinkUpFn on_up, LinkClosedFn on_closed, void *userdata,
                     Link **ret);

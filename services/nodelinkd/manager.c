@@ -77,7 +77,7 @@ static int on_cert_changed(sd_bus_message *message, void *userdata, sd_bus_error
         if (sd_bus_message_read(message, "s", &type) < 0 || !streq(type, m->config->nodelink.cert_type))
                 return 0;
         log_info("The '%s' certificate changed: new connections get the new one.", type);
-        (void) server_reload_credentials(m);
+        server_reload_credentials(m);
         return 0;
 }
 

@@ -57,6 +57,8 @@ struct Manager {
         sd_event_source *listen_source[_LINK_CHANNEL_MAX];
         Credentials *server_creds;
         uint64_t server_creds_tried; /* CLOCK_MONOTONIC µs of the last failed load */
+        sd_bus_slot *server_creds_slot; /* GetCert under way */
+        bool server_creds_again;        /* CertChanged came while it was */
         Node *nodes;      /* pending and registered */
         unsigned n_pending;
         PinStore pins;    /* bootstrap fingerprints by node id */
@@ -69,6 +71,12 @@ struct Manager {
         Backoff backoff;
         sd_event_source *reconnect_source, *ping_source;
         unsigned pings_outstanding;
+        bool state_known;             /* the first answer about the local state came */
+        /* a connection attempt before its link exists (client.c) */
+        sd_bus_slot *connect_slot;    /* GetCert to aos-certd */
+        struct Resolve *connect_resolve;
+        Credentials *connect_creds;
+        LinkChannel connect_channel;
 };
 
 int manager_new(sd_event *e, AosConfig *config, Manager **ret);
@@ -82,7 +90,9 @@ int manager_start(Manager *m);
 /* main node: server.c */
 int server_start(Manager *m);
 void server_stop(Manager *m);
-int server_reload_credentials(Manager *m);
+/* Asks aos-certd for the current CertType certificate (asynchronously); new handshakes use it
+ * once it is loaded. */
+void server_reload_credentials(Manager *m);
 Node *server_find_node(Manager *m, const char *id);
 /* Unregisters now (NodeDisconnected, object gone) and closes the connection. */
 void server_drop_node(Node *n, const char *reason);

@@ -293,24 +293,50 @@ static void on_node_up(Link *l, void *userdata) {
         }
 }
 
-int server_reload_credentials(Manager *m) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_free_ char *cert_url = NULL, *key_url = NULL;
-        Credentials *c = NULL;
+static void on_server_cert(int error, const char *cert_url, const char *key_url, const sd_bus_error *bus_error,
+                           void *userdata) {
+        Manager *m = userdata;
         const char *type = m->config->nodelink.cert_type;
+        Credentials *c = NULL;
         int r;
 
-        r = certd_get_current_cert(m->bus, type, &cert_url, &key_url, &error);
-        if (r < 0)
-                return log_warning_errno(r, "Cannot get the current '%s' certificate from aos-certd: %s", type,
-                                         error.message ?: strerror(-r));
+        m->server_creds_slot = sd_bus_slot_unref(m->server_creds_slot);
+        if (m->server_creds_again) {
+                /* The certificate changed while we asked: the answer may be the old one. */
+                m->server_creds_again = false;
+                server_reload_credentials(m);
+                return;
+        }
+        if (error < 0) {
+                m->server_creds_tried = now_usec(CLOCK_MONOTONIC);
+                log_warning_errno(error, "Cannot get the current '%s' certificate from aos-certd: %s", type,
+                                  bus_error && bus_error->message ? bus_error->message : strerror(-error));
+                return;
+        }
         r = credentials_new_from_urls(cert_url, key_url, &c);
-        if (r < 0)
-                return log_warning_errno(r, "Cannot load the '%s' certificate and key: %m", type);
+        if (r < 0) {
+                m->server_creds_tried = now_usec(CLOCK_MONOTONIC);
+                log_warning_errno(r, "Cannot load the '%s' certificate and key: %m", type);
+                return;
+        }
         credentials_unref(m->server_creds);
         m->server_creds = c;
         log_info("The link presents the '%s' certificate %s.", type, c->fingerprint);
-        return 0;
+}
+
+void server_reload_credentials(Manager *m) {
+        int r;
+
+        if (m->server_creds_slot) {
+                m->server_creds_again = true;
+                return;
+        }
+        r = certd_get_current_cert_async(m->bus, m->config->nodelink.cert_type, on_server_cert, m,
+                                         &m->server_creds_slot);
+        if (r < 0) {
+                m->server_creds_tried = now_usec(CLOCK_MONOTONIC);
+                log_warning_errno(r, "Cannot ask aos-certd for the '%s' certificate: %m", m->config->nodelink.cert_type);
+        }
 }
 
 static void accept_one(Manager *m, LinkChannel channel, int fd) {
@@ -324,11 +350,10 @@ static void accept_one(Manager *m, LinkChannel channel, int fd) {
                 return;
         }
         if (!m->server_creds) {
+                /* Ask again (once a second at most); this connection cannot wait for the answer. */
                 uint64_t now = now_usec(CLOCK_MONOTONIC);
-                if (now - m->server_creds_tried >= USEC_PER_SEC || m->server_creds_tried == 0) {
-                        if (server_reload_credentials(m) < 0)
-                                m->server_creds_tried = now;
-                }
+                if (!m->server_creds_slot && (m->server_creds_tried == 0 || now - m->server_creds_tried >= USEC_PER_SEC))
+                        server_reload_credentials(m);
                 if (!m->server_creds) {
                         log_debug("No certificate to present yet, closing a connection.");
                         close(fd);
@@ -456,7 +481,7 @@ int server_start(Manager *m) {
                         return log_error_errno(r, "Cannot watch the listening socket: %m");
         }
 
-        (void) server_reload_credentials(m);
+        server_reload_credentials(m);
         return 0;
 }
 
@@ -470,5 +495,6 @@ void server_stop(Manager *m) {
                 m->listen_fd[c] = -1;
         }
         pin_store_done(&m->pins);
+        m->server_creds_slot = sd_bus_slot_unref(m->server_creds_slot);
         m->server_creds = credentials_unref(m->server_creds);
 }

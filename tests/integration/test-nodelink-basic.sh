@@ -13,6 +13,8 @@ PP=$(free_port); BP=$(free_port)
 node_setup main main yes "127.0.0.1:$PP" "127.0.0.1:$BP"
 node_setup sec1 node-a no "127.0.0.1:$PP" "127.0.0.1:$BP"
 node_setup sec2 node-b no "127.0.0.1:$PP" "127.0.0.1:$BP"
+# node-b names the main node by a host name: resolved off the daemon's loop (resolve.c).
+sed -i -e "s/^MainProtected=.*/MainProtected=localhost:$PP/" -e "s/^MainBootstrap=.*/MainBootstrap=localhost:$BP/" "$D/sec2/iam.conf"
 node_use main
 start_polkitd
 node_use

@@ -28,7 +28,8 @@ log "# ports: protected 127.0.0.1:$PP, bootstrap 127.0.0.1:$BP"
 
 unit_node_setup main main yes "127.0.0.1:$PP" "127.0.0.1:$BP" "main localhost" || harness_finish
 unit_node_setup sec1 node-a no "127.0.0.1:$PP" "127.0.0.1:$BP" "" || harness_finish
-unit_node_setup sec2 node-b no "127.0.0.1:$PP" "127.0.0.1:$BP" "" || harness_finish
+# node-b names the main node "localhost": its address is resolved off the loop (resolve.c).
+unit_node_setup sec2 node-b no "localhost:$PP" "localhost:$BP" "" || harness_finish
 on_node main start_polkitd
 
 # The CA aosctl signs with, and the password files (0600).
