@@ -26,8 +26,15 @@ static LinkChannel wanted_channel(Manager *m) {
 
 /* --- relaying the main node's calls to the local bus -------------------------------------- */
 
+typedef struct RelayedCall {
+        Manager *manager;
+        sd_bus_message *call; /* from the main node */
+} RelayedCall;
+
 static int on_local_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
-        sd_bus_message *call = userdata;
+        RelayedCall *rc = userdata;
+        Manager *m = rc->manager;
+        sd_bus_message *call = rc->call;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *answer = NULL;
         int r;
 
@@ -45,8 +52,16 @@ static int on_local_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
         if (r < 0)
                 log_debug_errno(r, "Cannot pass a local answer to %s back to the main node, ignoring: %m",
                                 strna(sd_bus_message_get_member(call)));
-        sd_bus_message_unref(call);
+        else if (m->link && sd_bus_message_get_bus(call) == m->link->bus)
+                link_kick(m->link);
         return 1;
+}
+
+/* With the slot: after the answer, or when the local bus goes first. */
+static void relayed_call_free(void *userdata) {
+        RelayedCall *rc = userdata;
+        sd_bus_message_unref(rc->call);
+        free(rc);
 }
 
 static int on_peer_call(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
@@ -87,11 +102,23 @@ static int on_peer_call(sd_bus_message *message, void *userdata, sd_bus_error *r
         if (r >= 0)
                 r = sd_bus_message_copy(local, message, true);
         if (r >= 0) {
-                sd_bus_message *ref = sd_bus_message_ref(message);
-                r = sd_bus_call_async(m->bus, NULL, local, on_local_reply, ref,
-                                      m->config->nodelink.provisioning_timeout_usec + 30 * USEC_PER_SEC);
-                if (r < 0)
-                        sd_bus_message_unref(ref);
+                RelayedCall *rc = calloc(1, sizeof(RelayedCall));
+                if (!rc)
+                        r = -ENOMEM;
+                else {
+                        sd_bus_slot *slot = NULL;
+                        rc->manager = m;
+                        rc->call = sd_bus_message_ref(message);
+                        r = sd_bus_call_async(m->bus, &slot, local, on_local_reply, rc,
+                                              m->config->nodelink.provisioning_timeout_usec + 30 * USEC_PER_SEC);
+                        if (r < 0)
+                                relayed_call_free(rc);
+                        else {
+                                (void) sd_bus_slot_set_destroy_callback(slot, relayed_call_free);
+                                (void) sd_bus_slot_set_floating(slot, 1);
+                                sd_bus_slot_unref(slot);
+                        }
+                }
         }
         if (r < 0)
                 (void) sd_bus_reply_method_errorf(message, SD_BUS_ERROR_FAILED, "Cannot relay %s.%s: %s", iface,

@@ -100,6 +100,11 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+void link_kick(Link *l) {
+        if (l && l->phase == LINK_PHASE_UP)
+                relay_kick(l->relay);
+}
+
 void link_set_authenticated(Link *l) {
         l->deadline_source = sd_event_source_disable_unref(l->deadline_source);
 }

@@ -95,6 +95,8 @@ static inline void link_freep(Link **l) {
 }
 
 void link_set_authenticated(Link *l);
+/* Call after sending on l->bus: the relay carries the message on at once (see relay_kick). */
+void link_kick(Link *l);
 /* Starts the close; on_closed follows (once). reason: for people and logs. */
 void link_close(Link *l, const char *reason);
 /* Splits "host:port" / "[v6]:port". */

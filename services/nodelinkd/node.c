@@ -155,6 +155,7 @@ static int method_forward(sd_bus_message *message, void *userdata, sd_bus_error 
                 forwarded_call_free(c);
                 return r;
         }
+        link_kick(n->link);
         /* Member names only: arguments may carry the provisioning password. */
         log_event(LOG_DEBUG, STRV(strjoina("NODE_ID=", n->id)), "Forwarding %s.%s to node %s.", iface, member, n->id);
         return 1;

@@ -278,6 +278,13 @@ static int on_kick(sd_event_source *s, void *userdata) {
         return 0;
 }
 
+void relay_kick(Relay *r) {
+        if (!r || r->done)
+                return;
+        r->unix_readable = true;
+        relay_run(r);
+}
+
 int relay_new(sd_event *e, gnutls_session_t session, int tls_fd, int unix_fd, RelayDoneFn on_done,
               void *userdata, Relay **ret) {
         _cleanup_(relay_freep) Relay *r = NULL;
