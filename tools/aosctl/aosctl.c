@@ -23,6 +23,7 @@ typedef struct Verb {
 } Verb;
 
 #define OPT_NODE "     --node ID                 The node (default: this node); others are reached over the node link\n"
+#define OPT_NODE_READ "     --node ID                 A secondary node of this (main) node, read over the node link\n"
 #define OPT_PASSWORD "     --password-file FILE      Read the provisioning password from FILE (not readable by others)\n"
 #define OPT_SIGNER                                                                                             \
         "     --ca-cert FILE            The signing CA's certificate (then its issuers), appended to each chain\n" \
@@ -32,8 +33,9 @@ typedef struct Verb {
         "                               $AOS_CERT_TYPE and $AOS_NODE_ID set\n"
 
 static const Verb verbs[] = {
-        { "status", "", "Show the node's state and its current certificates", "", verb_status },
-        { "certs", "[TYPE]", "List the stored certificates (of one type)", "", verb_certs },
+        { "status", "", "Show the node's state and its current certificates", OPT_NODE_READ, verb_status },
+        { "certs", "[TYPE]", "List the stored certificates (of one type)", OPT_NODE_READ, verb_certs },
+        { "nodes", "", "List the nodes connected to this node's link (aos-nodelinkd)", "", verb_nodes },
         { "provision", "--ca-cert FILE --ca-key FILE | --sign-command CMD",
           "Provision the node: start, a key and certificate for every type, finish",
           OPT_NODE OPT_PASSWORD OPT_SIGNER
@@ -139,6 +141,15 @@ bool aosctl_common_option(AosctlContext *ctx, int c, int *ret_exit) {
 }
 
 int aosctl_parse_node_option(AosctlContext *ctx, int argc, char *argv[], const char **ret_node) {
+        int r = aosctl_parse_node_option_args(ctx, argc, argv, ret_node);
+        if (r != AOSCTL_PARSE_GO_ON)
+                return r;
+        if (optind < argc)
+                return aosctl_usage_error(ctx, "takes no arguments");
+        return AOSCTL_PARSE_GO_ON;
+}
+
+int aosctl_parse_node_option_args(AosctlContext *ctx, int argc, char *argv[], const char **ret_node) {
         static const struct option options[] = {
                 AOSCTL_COMMON_OPTIONS,
                 { "node", required_argument, NULL, ARG_NODE },
@@ -158,8 +169,6 @@ int aosctl_parse_node_option(AosctlContext *ctx, int argc, char *argv[], const c
                         if (aosctl_common_option(ctx, c, &r))
                                 return r;
                 }
-        if (optind < argc)
-                return aosctl_usage_error(ctx, "takes no arguments");
         return AOSCTL_PARSE_GO_ON;
 }
 
@@ -191,9 +200,20 @@ int aosctl_bus(AosctlContext *ctx, sd_bus **ret) {
 int aosctl_call(AosctlContext *ctx, const char *dest, const char *path, const char *iface, const char *member,
                 uint64_t timeout_usec, bool sensitive, sd_bus_error *error, sd_bus_message **ret_reply,
                 const char *types, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, types);
+        r = aosctl_callv(ctx, dest, path, iface, member, timeout_usec, sensitive, error, ret_reply, types, ap);
+        va_end(ap);
+        return r;
+}
+
+int aosctl_callv(AosctlContext *ctx, const char *dest, const char *path, const char *iface, const char *member,
+                 uint64_t timeout_usec, bool sensitive, sd_bus_error *error, sd_bus_message **ret_reply,
+                 const char *types, va_list ap) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         sd_bus *bus;
-        va_list ap;
         int r;
 
         r = bus_connect(ctx, &bus, error);
@@ -212,9 +232,7 @@ int aosctl_call(AosctlContext *ctx, const char *dest, const char *path, const ch
         if (r < 0)
                 return r;
         if (!isempty(types)) {
-                va_start(ap, types);
                 r = sd_bus_message_appendv(m, types, ap);
-                va_end(ap);
                 if (r < 0)
                         return r;
         }

@@ -12,6 +12,8 @@
  *   3 a daemon (or the bus) is not reachable. */
 
 #include <getopt.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -84,6 +86,8 @@ _printf_(2, 3) int aosctl_fail(AosctlContext *ctx, const char *fmt, ...);
  * AOSCTL_PARSE_GO_ON, or the exit code the command returns (after --help or bad usage). */
 #define AOSCTL_PARSE_GO_ON (-1)
 int aosctl_parse_node_option(AosctlContext *ctx, int argc, char *argv[], const char **ret_node);
+/* The same for commands that take arguments: they are left at argv[optind]... */
+int aosctl_parse_node_option_args(AosctlContext *ctx, int argc, char *argv[], const char **ret_node);
 
 /* The system bus ($DBUS_SYSTEM_BUS_ADDRESS honoured), connected on first use; on failure the
  * message is printed and -AOSCTL_EXIT_UNREACHABLE returned. (aosctl_call() connects by itself
@@ -96,6 +100,9 @@ int aosctl_bus(AosctlContext *ctx, sd_bus **ret);
 int aosctl_call(AosctlContext *ctx, const char *dest, const char *path, const char *iface, const char *member,
                 uint64_t timeout_usec, bool sensitive, sd_bus_error *error, sd_bus_message **ret_reply,
                 const char *types, ...);
+int aosctl_callv(AosctlContext *ctx, const char *dest, const char *path, const char *iface, const char *member,
+                 uint64_t timeout_usec, bool sensitive, sd_bus_error *error, sd_bus_message **ret_reply,
+                 const char *types, va_list ap);
 
 /* The error is one that says the daemon (or the bus) is not there, rather than a refusal. */
 bool aosctl_error_is_unreachable(const sd_bus_error *error);
@@ -106,6 +113,75 @@ int aosctl_bus_error(const char *what, const sd_bus_error *error, int r);
 /* The id of the node a command works on, for subjects and messages: --node when given, else
  * the local node's id (Provisioning1 NodeId). */
 int aosctl_resolve_node_id(AosctlContext *ctx, const char *node, char **ret_id, sd_bus_error *error);
+
+/* Reads a string variant ("v" holding "s") into *field (replacing what was there). */
+int aosctl_read_string_variant(sd_bus_message *m, char **field);
+/* A string member (char *) of a struct that a dict (a{sv}) fills: the dict key, the JSON name
+ * (where one is printed) and the member's offset. */
+typedef struct AosctlStringField {
+        const char *key, *json;
+        size_t offset;
+} AosctlStringField;
+#define AOSCTL_STRING_FIELD(type, member, key, json) { key, json, offsetof(type, member) }
+static inline char **aosctl_string_field(const AosctlStringField *f, const void *obj) {
+        return (char **) ((uintptr_t) obj + f->offset);
+}
+/* Reads the string variant of dict entry key into the member of obj that fields has for key
+ * and returns 1; 0 when fields has no such key. */
+int aosctl_read_string_field(sd_bus_message *m, const char *key, const AosctlStringField *fields, size_t n_fields,
+                             void *obj);
+/* Frees (and unsets) every member of obj that fields name. */
+void aosctl_free_string_fields(const AosctlStringField *fields, size_t n_fields, void *obj);
+
+/* Reads a dict (a{sv}) from m: for each entry, entry() is called with m at the entry's value
+ * (the variant), which it reads and returns 1, or returns 0 to have it skipped, or a negative
+ * errno to stop. */
+typedef int (*AosctlDictEntry)(sd_bus_message *m, const char *key, void *userdata);
+int aosctl_read_dict(sd_bus_message *m, AosctlDictEntry entry, void *userdata);
+
+/* A node as org.aosedge.NodeLink1 lists it (ListNodes, node info a{sv}). */
+typedef struct NodeInfo {
+        char *id, *title, *type, *state, *channel, *peer_address, *peer_subject, *peer_fingerprint;
+        bool connected;
+        uint64_t since; /* µs since the epoch */
+} NodeInfo;
+
+typedef struct NodeList {
+        NodeInfo *items;
+        size_t n;
+} NodeList;
+
+void node_info_done(NodeInfo *n);
+void node_list_done(NodeList *l);
+/* Calls ListNodes on this node's aos-nodelinkd; the nodes sorted by id. A failed call leaves
+ * its error in error; a malformed reply returns a negative errno with error unset. */
+int node_list_get(AosctlContext *ctx, NodeList *ret, sd_bus_error *error);
+NodeInfo *node_list_find(const NodeList *l, const char *id);
+
+/* Where the certificates of a node are read (org.aosedge.Certs1.Manager): this node's
+ * aos-certd, or with --node the node's object of aos-nodelinkd on this (main) node, which
+ * forwards GetCertTypes, GetCert and ListCerts to the node's own aos-certd. */
+typedef struct CertsTarget {
+        const char *node; /* NULL: this node */
+        const char *dest;
+        char *path;
+        NodeInfo info; /* with node: its entry in ListNodes */
+} CertsTarget;
+
+/* Sets up t for node (NULL: this node). With a node it must be in ListNodes: otherwise the
+ * reason is printed and the exit code returned (1 when it is not connected, 3 when
+ * aos-nodelinkd is not there). Returns AOSCTL_PARSE_GO_ON when t is ready. */
+int certs_target_open(AosctlContext *ctx, const char *node, CertsTarget *t);
+void certs_target_done(CertsTarget *t);
+/* A method of org.aosedge.Certs1.Manager on the target. */
+int certs_target_call(AosctlContext *ctx, const CertsTarget *t, const char *member, sd_bus_error *error,
+                      sd_bus_message **ret_reply, const char *types, ...);
+/* The exit code a failed call on the target means: like aosctl_bus_error(), except that a
+ * node object that is gone (the node disconnected meanwhile) is a failure, not unreachable. */
+int certs_target_exit_code(const CertsTarget *t, const sd_bus_error *error);
+/* Prints the failure of a call on the target ("aosctl: what: name: message", or that the node
+ * is no longer connected) and returns its exit code. */
+int certs_target_error(const CertsTarget *t, const char *what, const sd_bus_error *error, int r);
 
 /* A certificate as the daemons report it (the a{sv} info of org.aosedge.Certs1). */
 typedef struct CertView {
@@ -138,3 +214,4 @@ int verb_create_key(AosctlContext *ctx, int argc, char *argv[]);
 int verb_apply_cert(AosctlContext *ctx, int argc, char *argv[]);
 int verb_renew(AosctlContext *ctx, int argc, char *argv[]);
 int verb_watch(AosctlContext *ctx, int argc, char *argv[]);
+int verb_nodes(AosctlContext *ctx, int argc, char *argv[]);

@@ -5,18 +5,22 @@
 #include "aosctl.h"
 #include "macro.h"
 
+static const AosctlStringField cert_view_strings[] = {
+        AOSCTL_STRING_FIELD(CertView, type, "Type", "type"),
+        AOSCTL_STRING_FIELD(CertView, cert_url, "CertURL", "certURL"),
+        AOSCTL_STRING_FIELD(CertView, key_url, "KeyURL", "keyURL"),
+        AOSCTL_STRING_FIELD(CertView, subject, "Subject", "subject"),
+        AOSCTL_STRING_FIELD(CertView, issuer, "Issuer", "issuer"),
+        AOSCTL_STRING_FIELD(CertView, serial, "Serial", "serial"),
+        AOSCTL_STRING_FIELD(CertView, fingerprint, "Fingerprint", "fingerprint"),
+};
+
 void cert_view_done(CertView *v) {
-        free(v->type);
-        free(v->cert_url);
-        free(v->key_url);
-        free(v->subject);
-        free(v->issuer);
-        free(v->serial);
-        free(v->fingerprint);
+        aosctl_free_string_fields(cert_view_strings, ELEMENTSOF(cert_view_strings), v);
         *v = (CertView) {};
 }
 
-static int read_string_variant(sd_bus_message *m, char **field) {
+int aosctl_read_string_variant(sd_bus_message *m, char **field) {
         const char *s;
         int r = sd_bus_message_read(m, "v", "s", &s);
         if (r < 0)
@@ -29,8 +33,24 @@ static int read_string_variant(sd_bus_message *m, char **field) {
         return 0;
 }
 
-int cert_view_read(sd_bus_message *m, CertView *ret) {
-        CertView v = {};
+int aosctl_read_string_field(sd_bus_message *m, const char *key, const AosctlStringField *fields, size_t n_fields,
+                             void *obj) {
+        for (size_t i = 0; i < n_fields; i++)
+                if (streq(fields[i].key, key)) {
+                        int r = aosctl_read_string_variant(m, aosctl_string_field(&fields[i], obj));
+                        return r < 0 ? r : 1;
+                }
+        return 0;
+}
+
+void aosctl_free_string_fields(const AosctlStringField *fields, size_t n_fields, void *obj) {
+        for (size_t i = 0; i < n_fields; i++) {
+                char **p = aosctl_string_field(&fields[i], obj);
+                *p = mfree(*p);
+        }
+}
+
+int aosctl_read_dict(sd_bus_message *m, AosctlDictEntry entry, void *userdata) {
         int r;
 
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
@@ -38,45 +58,51 @@ int cert_view_read(sd_bus_message *m, CertView *ret) {
                 return r;
         while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
                 const char *key;
+
                 r = sd_bus_message_read(m, "s", &key);
                 if (r < 0)
-                        goto fail;
-                if (streq(key, "Type"))
-                        r = read_string_variant(m, &v.type);
-                else if (streq(key, "CertURL"))
-                        r = read_string_variant(m, &v.cert_url);
-                else if (streq(key, "KeyURL"))
-                        r = read_string_variant(m, &v.key_url);
-                else if (streq(key, "Subject"))
-                        r = read_string_variant(m, &v.subject);
-                else if (streq(key, "Issuer"))
-                        r = read_string_variant(m, &v.issuer);
-                else if (streq(key, "Serial"))
-                        r = read_string_variant(m, &v.serial);
-                else if (streq(key, "Fingerprint"))
-                        r = read_string_variant(m, &v.fingerprint);
-                else if (streq(key, "NotBefore"))
-                        r = sd_bus_message_read(m, "v", "t", &v.not_before);
-                else if (streq(key, "NotAfter"))
-                        r = sd_bus_message_read(m, "v", "t", &v.not_after);
-                else
+                        return r;
+                r = entry(m, key, userdata);
+                if (r == 0)
                         r = sd_bus_message_skip(m, "v");
                 if (r < 0)
-                        goto fail;
+                        return r;
                 r = sd_bus_message_exit_container(m);
                 if (r < 0)
-                        goto fail;
+                        return r;
         }
         if (r < 0)
-                goto fail;
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                goto fail;
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+static int cert_view_entry(sd_bus_message *m, const char *key, void *userdata) {
+        CertView *v = userdata;
+        int r;
+
+        r = aosctl_read_string_field(m, key, cert_view_strings, ELEMENTSOF(cert_view_strings), v);
+        if (r != 0)
+                return r;
+        if (streq(key, "NotBefore"))
+                r = sd_bus_message_read(m, "v", "t", &v->not_before);
+        else if (streq(key, "NotAfter"))
+                r = sd_bus_message_read(m, "v", "t", &v->not_after);
+        else
+                return 0;
+        return r < 0 ? r : 1;
+}
+
+int cert_view_read(sd_bus_message *m, CertView *ret) {
+        CertView v = {};
+        int r;
+
+        r = aosctl_read_dict(m, cert_view_entry, &v);
+        if (r < 0) {
+                cert_view_done(&v);
+                return r;
+        }
         *ret = v;
         return 0;
-fail:
-        cert_view_done(&v);
-        return r;
 }
 
 long cert_view_days_left(const CertView *v) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* aosctl certs [TYPE]: every stored certificate, as a table or JSON. */
+/* aosctl certs [--node ID] [TYPE]: every stored certificate, as a table or JSON; of this node, or
+ * of a node connected to this node's link (read through its node object). */
 
 #include <stdio.h>
 
@@ -7,19 +8,20 @@
 #include "macro.h"
 
 int verb_certs(AosctlContext *ctx, int argc, char *argv[]) {
-        static const struct option options[] = {
-                AOSCTL_COMMON_OPTIONS,
-                {}
-        };
+        _cleanup_(certs_target_done) CertsTarget target = {};
         _cleanup_strv_free_ char **types = NULL;
+        const char *node;
         bool first = true;
-        int c, r;
+        int r;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                if (aosctl_common_option(ctx, c, &r))
-                        return r;
+        r = aosctl_parse_node_option_args(ctx, argc, argv, &node);
+        if (r != AOSCTL_PARSE_GO_ON)
+                return r;
         if (argc - optind > 1)
                 return aosctl_usage_error(ctx, "takes at most one certificate type");
+        r = certs_target_open(ctx, node, &target);
+        if (r != AOSCTL_PARSE_GO_ON)
+                return r;
 
         if (argc - optind == 1) {
                 if (strv_extend(&types, argv[optind]) < 0)
@@ -27,10 +29,9 @@ int verb_certs(AosctlContext *ctx, int argc, char *argv[]) {
         } else {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-                r = aosctl_call(ctx, CERTS_DEST, CERTS_PATH, CERTS_IFACE, "GetCertTypes", AOSCTL_TIMEOUT_USEC, false,
-                                &error, &reply, NULL);
+                r = certs_target_call(ctx, &target, "GetCertTypes", &error, &reply, NULL);
                 if (r < 0)
-                        return aosctl_bus_error("GetCertTypes", &error, r);
+                        return certs_target_error(&target, "GetCertTypes", &error, r);
                 r = sd_bus_message_read_strv(reply, &types);
                 if (r < 0)
                         return aosctl_bus_error("GetCertTypes", NULL, r);
@@ -47,10 +48,9 @@ int verb_certs(AosctlContext *ctx, int argc, char *argv[]) {
         for (char **t = types; t && *t; t++) {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-                r = aosctl_call(ctx, CERTS_DEST, CERTS_PATH, CERTS_IFACE, "ListCerts", AOSCTL_TIMEOUT_USEC, false,
-                                &error, &reply, "s", *t);
+                r = certs_target_call(ctx, &target, "ListCerts", &error, &reply, "s", *t);
                 if (r < 0)
-                        return aosctl_bus_error("ListCerts", &error, r);
+                        return certs_target_error(&target, "ListCerts", &error, r);
                 r = sd_bus_message_enter_container(reply, 'a', "a{sv}");
                 if (r < 0)
                         return aosctl_bus_error("ListCerts", NULL, r);

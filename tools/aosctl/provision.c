@@ -41,13 +41,11 @@ static int fingerprint_normalize(const char *in, char **ret) {
  * daemon is not there, the node is not connected, no fingerprint) refuses. */
 static int check_fingerprint(AosctlContext *ctx, const char *node, const char *expected) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_free_ char *found = NULL;
-        bool seen = false;
+        _cleanup_(node_list_done) NodeList nodes = {};
+        const NodeInfo *n;
         int r;
 
-        r = aosctl_call(ctx, NODELINK_DEST, NODELINK_PATH, NODELINK_IFACE, "ListNodes", AOSCTL_TIMEOUT_USEC, false,
-                        &error, &reply, NULL);
+        r = node_list_get(ctx, &nodes, &error);
         if (r < 0) {
                 if (error.name)
                         return aosctl_fail(ctx, "cannot verify the fingerprint of node %s: ListNodes: %s: %s; "
@@ -55,55 +53,13 @@ static int check_fingerprint(AosctlContext *ctx, const char *node, const char *e
                 return aosctl_fail(ctx, "cannot verify the fingerprint of node %s: ListNodes: %s; not sending the password",
                                    node, strerror(-r));
         }
-
-        r = sd_bus_message_enter_container(reply, 'a', "a{sv}");
-        while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'a', "{sv}")) > 0) {
-                _cleanup_free_ char *id = NULL, *fp = NULL;
-
-                while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-                        const char *key, *value;
-
-                        r = sd_bus_message_read(reply, "s", &key);
-                        if (r < 0)
-                                break;
-                        if (streq(key, "Id") || streq(key, "PeerFingerprint")) {
-                                r = sd_bus_message_read(reply, "v", "s", &value);
-                                if (r < 0)
-                                        break;
-                                char **field = streq(key, "Id") ? &id : &fp;
-                                free(*field);
-                                *field = strdup(value);
-                                if (!*field) {
-                                        r = -ENOMEM;
-                                        break;
-                                }
-                        } else {
-                                r = sd_bus_message_skip(reply, "v");
-                                if (r < 0)
-                                        break;
-                        }
-                        r = sd_bus_message_exit_container(reply);
-                        if (r < 0)
-                                break;
-                }
-                if (r < 0)
-                        break;
-                r = sd_bus_message_exit_container(reply);
-                if (streq_ptr(id, node)) {
-                        seen = true;
-                        free(found);
-                        found = TAKE_PTR(fp);
-                }
-        }
-        if (r < 0)
-                return aosctl_fail(ctx, "cannot verify the fingerprint of node %s: bad ListNodes reply: %s; "
-                                   "not sending the password", node, strerror(-r));
-        if (!seen)
+        n = node_list_find(&nodes, node);
+        if (!n)
                 return aosctl_fail(ctx, "cannot verify the fingerprint of node %s: it is not connected to the node link; "
                                    "not sending the password", node);
 
         _cleanup_free_ char *normalized = NULL;
-        if (isempty(found) || fingerprint_normalize(found, &normalized) < 0)
+        if (isempty(n->peer_fingerprint) || fingerprint_normalize(n->peer_fingerprint, &normalized) < 0)
                 return aosctl_fail(ctx, "cannot verify the fingerprint of node %s: the link reports none; "
                                    "not sending the password", node);
         if (!streq(normalized, expected))

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* aosctl status: the node (Provisioning1 properties) and the current certificate of every
- * module (Certs1). Without aos-provisiond the certificates are still shown. */
+ * module (Certs1). Without aos-provisiond the certificates are still shown. With --node, a node
+ * connected to this node's link: its part from ListNodes of aos-nodelinkd, its certificates
+ * through its node object (the node's own Provisioning1 properties are not reachable). */
 
 #include <stdio.h>
 
@@ -13,6 +15,7 @@ typedef struct NodeStatus {
         char *error_name, *error_message; /* when not reachable or failed */
         char *node_id, *state, *state_detail;
         bool provisioning_mode, main_node;
+        const NodeInfo *link; /* with --node: the node in ListNodes (then the rest is unset) */
 } NodeStatus;
 
 typedef struct ModuleStatus {
@@ -56,22 +59,27 @@ static int dup_error(const sd_bus_error *error, int r, char **ret_name, char **r
         return *ret_name && *ret_message ? 0 : -ENOMEM;
 }
 
-static int read_string(sd_bus_message *m, char **ret) {
-        const char *s;
-        int r = sd_bus_message_read(m, "v", "s", &s);
-        if (r < 0)
-                return r;
-        free(*ret);
-        *ret = strdup(s);
-        return *ret ? 0 : -ENOMEM;
-}
+static int node_status_entry(sd_bus_message *m, const char *key, void *userdata) {
+        static const AosctlStringField strings[] = {
+                AOSCTL_STRING_FIELD(NodeStatus, node_id, "NodeId", "nodeId"),
+                AOSCTL_STRING_FIELD(NodeStatus, state, "State", "state"),
+                AOSCTL_STRING_FIELD(NodeStatus, state_detail, "StateDetail", "stateDetail"),
+        };
+        NodeStatus *n = userdata;
+        int b = 0, r;
 
-static int read_bool(sd_bus_message *m, bool *ret) {
-        int b, r = sd_bus_message_read(m, "v", "b", &b);
-        if (r < 0)
+        r = aosctl_read_string_field(m, key, strings, ELEMENTSOF(strings), n);
+        if (r != 0)
                 return r;
-        *ret = b;
-        return 0;
+        if (streq(key, "ProvisioningMode")) {
+                r = sd_bus_message_read(m, "v", "b", &b);
+                n->provisioning_mode = b;
+        } else if (streq(key, "MainNode")) {
+                r = sd_bus_message_read(m, "v", "b", &b);
+                n->main_node = b;
+        } else
+                return 0;
+        return r < 0 ? r : 1;
 }
 
 static int get_node_status(AosctlContext *ctx, NodeStatus *n) {
@@ -83,47 +91,19 @@ static int get_node_status(AosctlContext *ctx, NodeStatus *n) {
                         false, &error, &reply, "s", PROV_IFACE);
         if (r < 0)
                 return dup_error(&error, r, &n->error_name, &n->error_message);
-
-        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-                const char *key;
-
-                r = sd_bus_message_read(reply, "s", &key);
-                if (r < 0)
-                        return r;
-                if (streq(key, "NodeId"))
-                        r = read_string(reply, &n->node_id);
-                else if (streq(key, "State"))
-                        r = read_string(reply, &n->state);
-                else if (streq(key, "StateDetail"))
-                        r = read_string(reply, &n->state_detail);
-                else if (streq(key, "ProvisioningMode"))
-                        r = read_bool(reply, &n->provisioning_mode);
-                else if (streq(key, "MainNode"))
-                        r = read_bool(reply, &n->main_node);
-                else
-                        r = sd_bus_message_skip(reply, "v");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(reply);
-                if (r < 0)
-                        return r;
-        }
+        r = aosctl_read_dict(reply, node_status_entry, n);
         if (r < 0)
                 return r;
         n->reachable = true;
         return 0;
 }
 
-static int get_module_status(AosctlContext *ctx, ModuleStatus *m) {
+static int get_module_status(AosctlContext *ctx, const CertsTarget *target, ModuleStatus *m) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = aosctl_call(ctx, CERTS_DEST, CERTS_PATH, CERTS_IFACE, "GetCert", AOSCTL_TIMEOUT_USEC, false, &error,
-                        &reply, "says", m->type, (size_t) 0, "");
+        r = certs_target_call(ctx, target, "GetCert", &error, &reply, "says", m->type, (size_t) 0, "");
         if (r < 0) {
                 if (sd_bus_error_has_name(&error, AOS_CERTS_ERROR_NOT_FOUND))
                         return 0; /* no certificate yet */
@@ -136,35 +116,42 @@ static int get_module_status(AosctlContext *ctx, ModuleStatus *m) {
         return 0;
 }
 
+static void print_json_string_or_null(const char *s) {
+        if (s)
+                json_print_string(stdout, s);
+        else
+                printf("null");
+}
+
 static void print_json(const NodeStatus *n, const ModuleStatus *mods, size_t n_mods) {
         printf("{\"nodeId\":");
-        if (n->node_id)
-                json_print_string(stdout, n->node_id);
-        else
-                printf("null");
+        print_json_string_or_null(n->link ? n->link->id : n->node_id);
         printf(",\"state\":");
-        if (n->state)
-                json_print_string(stdout, n->state);
-        else
-                printf("null");
+        print_json_string_or_null(n->link ? n->link->state : n->state);
         printf(",\"stateDetail\":");
-        if (n->state_detail)
-                json_print_string(stdout, n->state_detail);
-        else
-                printf("null");
-        if (n->reachable)
+        print_json_string_or_null(n->state_detail);
+        if (n->link) {
+                /* A node in ListNodes is a secondary node of this one. */
+                printf(",\"provisioningMode\":null,\"mainNode\":false,\"link\":{\"connected\":%s,\"channel\":",
+                       n->link->connected ? "true" : "false");
+                print_json_string_or_null(n->link->channel);
+                putchar('}');
+        } else if (n->reachable)
                 printf(",\"provisioningMode\":%s,\"mainNode\":%s", n->provisioning_mode ? "true" : "false",
                        n->main_node ? "true" : "false");
         else
                 printf(",\"provisioningMode\":null,\"mainNode\":null");
-        printf(",\"provisiond\":{\"reachable\":%s", n->reachable ? "true" : "false");
-        if (n->error_name) {
-                printf(",\"error\":");
-                json_print_string(stdout, n->error_name);
-                printf(",\"message\":");
-                json_print_string(stdout, n->error_message);
+        if (!n->link) {
+                printf(",\"provisiond\":{\"reachable\":%s", n->reachable ? "true" : "false");
+                if (n->error_name) {
+                        printf(",\"error\":");
+                        json_print_string(stdout, n->error_name);
+                        printf(",\"message\":");
+                        json_print_string(stdout, n->error_message);
+                }
+                putchar('}');
         }
-        printf("},\"modules\":[");
+        printf(",\"modules\":[");
         for (size_t i = 0; i < n_mods; i++) {
                 if (i > 0)
                         putchar(',');
@@ -187,7 +174,12 @@ static void print_json(const NodeStatus *n, const ModuleStatus *mods, size_t n_m
 }
 
 static void print_text(const NodeStatus *n, const ModuleStatus *mods, size_t n_mods) {
-        if (n->reachable) {
+        if (n->link) {
+                printf("Node:              %s (secondary node, read over the node link)\n", strempty(n->link->id));
+                printf("State:             %s\n", strna(n->link->state));
+                printf("Link:              %s, %s channel\n", n->link->connected ? "connected" : "not connected",
+                       strna(n->link->channel));
+        } else if (n->reachable) {
                 printf("Node:              %s%s\n", strempty(n->node_id), n->main_node ? " (main node)" : " (secondary node)");
                 printf("State:             %s", strna(n->state));
                 if (!isempty(n->state_detail))
@@ -215,34 +207,37 @@ static void print_text(const NodeStatus *n, const ModuleStatus *mods, size_t n_m
 }
 
 int verb_status(AosctlContext *ctx, int argc, char *argv[]) {
-        static const struct option options[] = {
-                AOSCTL_COMMON_OPTIONS,
-                {}
-        };
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(certs_target_done) CertsTarget target = {};
         _cleanup_(node_status_done) NodeStatus node = {};
         _cleanup_(module_list_done) ModuleList mods = {};
         _cleanup_strv_free_ char **types = NULL;
-        int c, r, ret = AOSCTL_EXIT_SUCCESS;
+        const char *node_id;
+        int r, ret = AOSCTL_EXIT_SUCCESS;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                if (aosctl_common_option(ctx, c, &r))
-                        return r;
-        if (optind < argc)
-                return aosctl_usage_error(ctx, "takes no arguments");
+        r = aosctl_parse_node_option(ctx, argc, argv, &node_id);
+        if (r != AOSCTL_PARSE_GO_ON)
+                return r;
 
-        r = get_node_status(ctx, &node);
+        if (!node_id) {
+                r = get_node_status(ctx, &node);
+                if (r < 0)
+                        return aosctl_bus_error("reading the properties of " PROV_DEST, NULL, r);
+                if (!node.reachable && streq_ptr(node.error_name, SD_BUS_ERROR_NO_SERVER))
+                        /* No bus at all: nothing else will answer either. */
+                        return aosctl_bus_error("status",
+                                                &(sd_bus_error) { .name = node.error_name, .message = node.error_message }, 0);
+        }
+        r = certs_target_open(ctx, node_id, &target);
+        if (r != AOSCTL_PARSE_GO_ON)
+                return r;
+        if (node_id)
+                node.link = &target.info;
+
+        r = certs_target_call(ctx, &target, "GetCertTypes", &error, &reply, NULL);
         if (r < 0)
-                return aosctl_bus_error("reading the properties of " PROV_DEST, NULL, r);
-        if (!node.reachable && streq_ptr(node.error_name, SD_BUS_ERROR_NO_SERVER))
-                /* No bus at all: nothing else will answer either. */
-                return aosctl_bus_error("status", &(sd_bus_error) { .name = node.error_name, .message = node.error_message }, 0);
-
-        r = aosctl_call(ctx, CERTS_DEST, CERTS_PATH, CERTS_IFACE, "GetCertTypes", AOSCTL_TIMEOUT_USEC, false, &error,
-                        &reply, NULL);
-        if (r < 0)
-                return aosctl_bus_error("GetCertTypes", &error, r);
+                return certs_target_error(&target, "GetCertTypes", &error, r);
         r = sd_bus_message_read_strv(reply, &types);
         if (r < 0)
                 return aosctl_bus_error("GetCertTypes", NULL, r);
@@ -256,13 +251,12 @@ int verb_status(AosctlContext *ctx, int argc, char *argv[]) {
                 m->type = strdup(*t);
                 if (!m->type)
                         return aosctl_fail(ctx, "out of memory");
-                r = get_module_status(ctx, m);
+                r = get_module_status(ctx, &target, m);
                 if (r < 0)
                         return aosctl_bus_error("GetCert", NULL, r);
                 if (m->error_name) {
                         sd_bus_error e = { .name = m->error_name, .message = m->error_message };
-                        int code = aosctl_error_is_unreachable(&e) ? AOSCTL_EXIT_UNREACHABLE : AOSCTL_EXIT_FAILURE;
-                        ret = MAX(ret, code);
+                        ret = MAX(ret, certs_target_exit_code(&target, &e));
                 }
         }
 
