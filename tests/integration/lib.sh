@@ -789,6 +789,7 @@ ks_secret() {
 # --- configuration -----------------------------------------------------------------------------
 
 # write_config [FILE]: starts an iam.conf with the [Certd] section; "module" adds modules.
+# CACert is the test PKI's root, or $AOS_IT_CA_CERT (scripts/demo: its own CA).
 write_config() {
         CONFIG=${1:-$D/iam.conf}
         ensure_pki || return 1
@@ -796,7 +797,7 @@ write_config() {
         cat >"$CONFIG" <<EOF
 # written by the aos-iam integration harness
 [Certd]
-CACert=$AOS_TEST_PKI/ca.pem
+CACert=${AOS_IT_CA_CERT:-$AOS_TEST_PKI/ca.pem}
 Database=$D/certd.db
 StorageDir=$D/certs
 EOF
