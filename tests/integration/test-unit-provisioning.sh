@@ -217,6 +217,32 @@ fp_after=$(field node-a PeerFingerprint)
 assert_ne "$fp_before" "$fp_after" "PeerFingerprint after renewal and reconnect"
 assert_eq "$fp_new" "$fp_after" "the new connection presents the renewed certificate (serial $serial_after)"
 
+section "8b. renewal of the main node's iam certificate: new handshakes get it, no restart"
+# The certificate the main node presents on protected, as a client sees it in the handshake
+# (the server's certificate comes before the client's, so no client certificate is needed).
+served_fp() {
+        openssl s_client -connect "127.0.0.1:$PP" -tls1_3 </dev/null 2>/dev/null |
+                openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/.*=//' | tr -d ':' | tr 'A-F' 'a-f'
+}
+main_iam_fp() { on_node main latest_field iam Fingerprint; }
+nld_main_pid=${NODE_NLD[main]}
+starts() { grep -c -- '^--- start' "$D/main/nodelinkd.log"; }
+starts_before=$(starts)
+fp_main_before=$(main_iam_fp)
+assert_eq "$fp_main_before" "$(served_fp)" "before: the main node serves its current iam certificate"
+a_since=$(field node-a Since)
+assert_ok main_aosctl renew iam "${CA[@]}" --password-file "$D/pw-main"
+fp_main_after=$(main_iam_fp)
+assert_ne "$fp_main_before" "$fp_main_after" "the main node's iam certificate was renewed"
+serves_new() { [[ $(served_fp) == "$fp_main_after" ]]; }
+assert_true "new handshakes get the renewed certificate (CertChanged, no restart)" wait_secs 5 serves_new
+assert_true "the same aos-nodelinkd process still runs" kill -0 "$nld_main_pid"
+assert_eq "$starts_before" "$(starts)" "aos-nodelinkd was not started again"
+assert_match "The link presents the 'iam' certificate $fp_main_after" "$(cat "$D/main/nodelinkd.log")" "its log names the new certificate"
+assert_eq "$a_since" "$(field node-a Since)" "node-a's existing link was left alone"
+assert_ok nl_call main Disconnect s node-b
+assert_true "node-b reconnects and verifies the renewed certificate" wait_secs 15 has_node node-b "protected provisioned"
+
 section "9. node-b deprovisioned through the main node, then provisioned again"
 assert_ok main_aosctl deprovision --node node-b --password-file "$D/pw-b"
 assert_eq unprovisioned "$(node_state sec2)" "node-b: unprovisioned on its own bus"
