@@ -1804,6 +1804,8 @@ nl_peer() { timeout 30 "$NL_PEER_BIN" "$@"; }
 #                                      aos-provisiond --provisioning; with UNIT_IAM_PLUGIN=tpm
 #                                      the node's iam module is Plugin=tpm on a swtpm started
 #                                      in its scratch dir (start_swtpm: one such node per test)
+#   unit_ports                         PP, BP: free ports for the main node's two channels
+#   unit_ca                            the test CA in $D/ca and CA=(aosctl's signing options)
 #   unit_nl_field NAME ID KEY          KEY of node ID in ListNodes of NAME's aos-nodelinkd
 #   unit_bootstrap_fingerprint NAME    SHA-256 (certtool) of NAME's bootstrap.pem, lowercase hex
 #   unit_export_chain NAME TYPE OUT    NAME's current TYPE certificate from its token, then ca.pem
@@ -1892,6 +1894,23 @@ unit_node_setup() {
         fi
         unit_node_use "$prev"
         return $rc
+}
+
+# unit_ports: PP and BP, two different free ports for the main node's protected and bootstrap
+# channels (logged).
+unit_ports() {
+        PP=$(free_port) && BP=$(free_port) || return 1
+        while [[ $BP == "$PP" ]]; do BP=$(free_port) || return 1; done
+        log "# ports: protected 127.0.0.1:$PP, bootstrap 127.0.0.1:$BP"
+}
+
+# unit_ca: the test CA in $D/ca (its key 0600) and CA=(--ca-cert ... --ca-key ... --days 30),
+# the options aosctl signs with.
+unit_ca() {
+        mkdir -p "$D/ca" &&
+                cp "$AOS_TEST_PKI/ca.pem" "$D/ca/ca.pem" &&
+                (umask 077 && cat "$AOS_TEST_PKI/ca.key" >"$D/ca/ca.key") || return 1
+        CA=(--ca-cert "$D/ca/ca.pem" --ca-key "$D/ca/ca.key" --days 30)
 }
 
 unit_nl_field() {

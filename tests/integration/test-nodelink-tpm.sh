@@ -27,21 +27,15 @@ T0=$SECONDS
 PW_MAIN='Main-Prov-Pw-61d0c3e2'
 PW_T='TpmNode-Prov-Pw-9e4a27b1'
 
-PP=$(free_port)
-BP=$(free_port)
-while [[ $BP == "$PP" ]]; do BP=$(free_port); done
-log "# ports: protected 127.0.0.1:$PP, bootstrap 127.0.0.1:$BP"
+unit_ports || harness_finish
 
 unit_node_setup main main yes "127.0.0.1:$PP" "127.0.0.1:$BP" "main localhost" || harness_finish
 UNIT_IAM_PLUGIN=tpm unit_node_setup sec node-t no "127.0.0.1:$PP" "127.0.0.1:$BP" "" || harness_finish
 on_node main start_polkitd
 
-mkdir -p "$D/ca"
-cp "$AOS_TEST_PKI/ca.pem" "$D/ca/ca.pem"
-(umask 077 && cat "$AOS_TEST_PKI/ca.key" >"$D/ca/ca.key")
+unit_ca || harness_finish
 write_password_file "$D/pw-main" "$PW_MAIN"
 write_password_file "$D/pw-t" "$PW_T"
-CA=(--ca-cert "$D/ca/ca.pem" --ca-key "$D/ca/ca.key" --days 30)
 
 MAIN_BUS=${NODE_BUS[main]}
 main_aosctl() { DBUS_SYSTEM_BUS_ADDRESS=$MAIN_BUS aosctl "$@"; }

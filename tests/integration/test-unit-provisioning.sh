@@ -21,10 +21,7 @@ PW_MAIN='Main-Prov-Pw-5c1e90aa'
 PW_A='NodeA-Prov-Pw-8b22f1cd'
 PW_B='NodeB-Prov-Pw-3d7a04ef'
 
-PP=$(free_port)
-BP=$(free_port)
-while [[ $BP == "$PP" ]]; do BP=$(free_port); done
-log "# ports: protected 127.0.0.1:$PP, bootstrap 127.0.0.1:$BP"
+unit_ports || harness_finish
 
 unit_node_setup main main yes "127.0.0.1:$PP" "127.0.0.1:$BP" "main localhost" || harness_finish
 unit_node_setup sec1 node-a no "127.0.0.1:$PP" "127.0.0.1:$BP" "" || harness_finish
@@ -33,13 +30,10 @@ unit_node_setup sec2 node-b no "localhost:$PP" "localhost:$BP" "" || harness_fin
 on_node main start_polkitd
 
 # The CA aosctl signs with, and the password files (0600).
-mkdir -p "$D/ca"
-cp "$AOS_TEST_PKI/ca.pem" "$D/ca/ca.pem"
-(umask 077 && cat "$AOS_TEST_PKI/ca.key" >"$D/ca/ca.key")
+unit_ca || harness_finish
 write_password_file "$D/pw-main" "$PW_MAIN"
 write_password_file "$D/pw-a" "$PW_A"
 write_password_file "$D/pw-b" "$PW_B"
-CA=(--ca-cert "$D/ca/ca.pem" --ca-key "$D/ca/ca.key" --days 30)
 
 MAIN_BUS=${NODE_BUS[main]}
 # aosctl on the main node's bus / on a secondary's own bus.
