@@ -31,7 +31,8 @@ static void link_closed_now(Link *l) {
         l->phase = LINK_PHASE_CLOSED;
         l->io_source = sd_event_source_disable_unref(l->io_source);
         l->deadline_source = sd_event_source_disable_unref(l->deadline_source);
-        l->close_source = sd_event_source_disable_unref(l->close_source);
+        l->flush_source = sd_event_source_disable_unref(l->flush_source);
+        (void) sd_event_source_set_enabled(l->close_source, SD_EVENT_OFF);
         if (l->on_closed)
                 l->on_closed(l, strna(l->reason), l->userdata);
 }
@@ -49,18 +50,50 @@ static void link_set_reason(Link *l, const char *reason) {
         l->reason = strdup(reason);
 }
 
-/* The end: schedule on_closed for the next loop iteration (never from inside a callback of
- * an object the owner may free there). */
+/* The end: schedule on_closed for a later loop iteration (never from inside a callback of an
+ * object the owner may free there). The timer exists from link_alloc() on, so this needs no
+ * memory and cannot fail. */
 static void link_schedule_closed(Link *l, uint64_t delay_usec) {
         uint64_t now;
 
         if (l->phase == LINK_PHASE_CLOSED)
                 return;
         l->io_source = sd_event_source_disable_unref(l->io_source);
-        l->close_source = sd_event_source_disable_unref(l->close_source);
         (void) sd_event_now(l->event, CLOCK_MONOTONIC, &now);
-        if (sd_event_add_time(l->event, &l->close_source, CLOCK_MONOTONIC, now + delay_usec, 0, on_close_defer, l) < 0)
-                link_closed_now(l);
+        (void) sd_event_source_set_time(l->close_source, now + delay_usec);
+        (void) sd_event_source_set_enabled(l->close_source, SD_EVENT_ONESHOT);
+}
+
+/* Closes the peer bus once sd-bus has handed everything queued (an error reply) to the
+ * socketpair; the relay then sends it on, EOF becomes close_notify. Polled, never waited for:
+ * sd_bus_flush() would block the whole loop (the relay that drains the socketpair runs on it),
+ * for as long as a peer that does not read wants. */
+#define LINK_FLUSH_POLL_USEC (10 * UINT64_C(1000))
+
+static bool link_bus_flushed(Link *l) {
+        uint64_t n = 0;
+        return sd_bus_is_ready(l->bus) <= 0 || sd_bus_get_n_queued_write(l->bus, &n) < 0 || n == 0;
+}
+
+static int on_flush_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+        Link *l = userdata;
+
+        if (!link_bus_flushed(l)) {
+                (void) sd_event_source_set_time(s, usec + LINK_FLUSH_POLL_USEC);
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+                return 0; /* the close timer ends it if it never drains */
+        }
+        l->flush_source = sd_event_source_disable_unref(l->flush_source);
+        sd_bus_close(l->bus);
+        return 0;
+}
+
+static void link_close_bus(Link *l) {
+        if (!link_bus_flushed(l) &&
+            sd_event_add_time_relative(l->event, &l->flush_source, CLOCK_MONOTONIC, LINK_FLUSH_POLL_USEC, 0,
+                                       on_flush_poll, l) >= 0)
+                return;
+        sd_bus_close(l->bus);
 }
 
 static void on_relay_done(Relay *r, int error, void *userdata) {
@@ -85,9 +118,8 @@ void link_close(Link *l, const char *reason) {
                 /* Let what is queued (an error reply) go out, then EOF: the relay sends it on
                  * and says close_notify; on_relay_done ends it, or the timeout does. */
                 l->phase = LINK_PHASE_CLOSING;
-                (void) sd_bus_flush(l->bus);
-                sd_bus_close(l->bus);
                 link_schedule_closed(l, LINK_CLOSE_TIMEOUT_USEC);
+                link_close_bus(l);
                 return;
         }
         l->phase = LINK_PHASE_CLOSING;
@@ -410,6 +442,10 @@ static int link_alloc(sd_event *e, LinkRole role, LinkChannel channel, Credentia
         (void) sd_event_now(e, CLOCK_MONOTONIC, &now);
         r = sd_event_add_time(e, &l->deadline_source, CLOCK_MONOTONIC, now + LINK_HANDSHAKE_TIMEOUT_USEC, 0,
                               on_deadline, l);
+        if (r >= 0)
+                r = sd_event_add_time(e, &l->close_source, CLOCK_MONOTONIC, 0, 0, on_close_defer, l);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(l->close_source, SD_EVENT_OFF);
         if (r < 0) {
                 link_free(l);
                 return r;
@@ -530,6 +566,7 @@ Link *link_free(Link *l) {
         sd_event_source_disable_unref(l->io_source);
         sd_event_source_disable_unref(l->deadline_source);
         sd_event_source_disable_unref(l->close_source);
+        sd_event_source_disable_unref(l->flush_source);
         relay_free(l->relay);
         if (l->bus) {
                 sd_bus_close(l->bus);

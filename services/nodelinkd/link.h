@@ -57,7 +57,7 @@ struct Link {
         gnutls_session_t session;
         Credentials *creds;
         const X509Chain *roots; /* not owned; NULL: peer chain not verified (bootstrap server) */
-        sd_event_source *io_source, *deadline_source, *close_source;
+        sd_event_source *io_source, *deadline_source, *close_source, *flush_source;
         char version_buf[LINK_VERSION_SIZE];
         size_t version_done;
         bool version_sent;

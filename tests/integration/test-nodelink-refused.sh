@@ -94,5 +94,26 @@ done
 assert_eq 1 "$ok" "a new peer registers once the idle ones timed out"
 _stop_pid "$idle" TERM 2
 assert_true "node-a still connected" serving
+
+section "a peer that stops after the version line (no D-Bus authentication)"
+# TLS and "AOSNL 1", then silence: the main node's peer bus never gets past authentication.
+# When the 10 s limit closes the connection, nothing may wait for that bus: the loop carries on.
+mkfifo "$D/stall.in"
+gnutls-cli --no-ca-verification --x509certfile="$D/boot.pem" --x509keyfile="$D/boot.key" -p "$BP" 127.0.0.1 \
+        <"$D/stall.in" >"$D/stall.out" 2>&1 &
+stall=$!
+_track "$stall" stalled-peer
+exec {stall_fd}>"$D/stall.in"
+printf 'AOSNL 1\n' >&"$stall_fd"
+wait_until 10 grep -q 'AOSNL 1' "$D/stall.out"
+assert_match 'AOSNL 1' "$(cat "$D/stall.out")" "the main node answered the version line"
+sleep 11
+t0=$(date +%s%N)
+assert_true "the bus API answers after the stalled peer's time limit" timeout 3 env DBUS_SYSTEM_BUS_ADDRESS="${NODE_BUS[main]}" busctl --system -- call "$NL_DEST" "$NL_PATH" "$NL_IFACE" ListNodes
+log "# ListNodes answered in $((($(date +%s%N) - t0) / 1000000)) ms"
+assert_true "node-a kept its link (keepalive 1 s)" serving
+assert_match 'registration timed out' "$(cat "$D/main/nodelinkd.log")" "the stalled peer was dropped at its time limit"
+exec {stall_fd}>&-
+_stop_pid "$stall" TERM 2
 assert_no_match 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$(cat "$D/main/nodelinkd.log" "$D/sec1/nodelinkd.log")" "no sanitizer report"
 harness_finish
