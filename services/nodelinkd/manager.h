@@ -15,6 +15,7 @@
 #include "credentials.h"
 #include "link.h"
 #include "pins.h"
+#include "token-bucket.h"
 #include "polkit.h"
 #include "x509.h"
 
@@ -27,6 +28,10 @@
 #define NODELINK_PENDING_MAX 64U /* connections not yet registered */
 /* Slack of the keepalive timers on both sides (sd-event's default would be 250 ms). */
 #define KEEPALIVE_ACCURACY_USEC (50 * UINT64_C(1000))
+/* Anyone can register on bootstrap: new node ids are rationed, a unit's worth at once, so that
+ * a flood of them neither evicts the pins of real nodes nor keeps the loop writing pins. */
+#define PIN_RATE_BURST 128
+#define PIN_RATE_PER_SEC 2
 
 typedef struct Manager Manager;
 typedef struct ForwardedCall ForwardedCall;
@@ -62,12 +67,14 @@ struct Manager {
         Node *nodes;      /* pending and registered */
         unsigned n_pending;
         PinStore pins;    /* bootstrap fingerprints by node id */
+        TokenBucket new_pins; /* new bootstrap node ids: PIN_RATE_BURST at once, then PIN_RATE_PER_SEC */
 
         /* secondary node */
         Link *link;
         bool link_registered;
         LinkChannel link_channel;
         char *local_state; /* "unprovisioned" until provisiond says otherwise */
+        char *registered_state; /* the state the last Register carried */
         Backoff backoff;
         sd_event_source *reconnect_source, *ping_source;
         unsigned pings_outstanding;

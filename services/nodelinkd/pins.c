@@ -45,10 +45,12 @@ static int pin_new(const char *node_id, const char *fingerprint, Pin **ret) {
         return 0;
 }
 
-/* The file as it would be with the pins of s, minus skip (if set), plus extra (if set). */
+/* The file as it would be with the pins of s, minus skip (if set), plus extra (if set). The
+ * newest pin comes first, as in the list. */
 static int pin_store_save(const PinStore *s, const Pin *skip, const Pin *extra) {
         _cleanup_free_ char *buf = NULL;
         size_t size = 0;
+        bool failed;
         FILE *f;
         int r;
 
@@ -58,12 +60,14 @@ static int pin_store_save(const PinStore *s, const Pin *skip, const Pin *extra) 
         if (!f)
                 return -ENOMEM;
         fputs("# aos-nodelinkd bootstrap pins: node id, SHA-256 of its bootstrap certificate\n", f);
+        if (extra)
+                fprintf(f, "%s %s\n", extra->node_id, extra->fingerprint);
         for (const Pin *p = s->pins; p; p = p->next)
                 if (p != skip)
                         fprintf(f, "%s %s\n", p->node_id, p->fingerprint);
-        if (extra)
-                fprintf(f, "%s %s\n", extra->node_id, extra->fingerprint);
-        if (fclose(f) != 0)
+        /* A short write into the memory stream must not replace a good file with a cut one. */
+        failed = ferror(f);
+        if (fclose(f) != 0 || failed)
                 return -ENOMEM;
         r = write_file_atomic(s->path, buf, size, 0600);
         if (r < 0)
@@ -75,9 +79,11 @@ int pin_store_load(PinStore *s, const char *state_dir) {
         _cleanup_free_ char *data = NULL;
         char *line, *save = NULL;
         unsigned lineno = 0;
+        Pin **tail;
         int r;
 
         *s = (PinStore) {};
+        tail = &s->pins;
         if (!state_dir)
                 return 0;
         r = mkdir_p(state_dir, 0700);
@@ -118,8 +124,8 @@ int pin_store_load(PinStore *s, const char *state_dir) {
                 r = pin_new(id, fp, &pin);
                 if (r < 0)
                         return r;
-                pin->next = s->pins;
-                s->pins = pin;
+                *tail = pin; /* the file lists the newest first, so does the list */
+                tail = &pin->next;
                 s->n_pins++;
         }
         return 0;
@@ -142,23 +148,38 @@ const char *pin_store_lookup(const PinStore *s, const char *node_id) {
         return NULL;
 }
 
-int pin_store_set(PinStore *s, const char *node_id, const char *fingerprint) {
-        Pin *p;
+int pin_store_set(PinStore *s, const char *node_id, const char *fingerprint, PinInUseFn in_use, void *userdata) {
+        Pin *p, *evict = NULL, **evict_link = NULL;
         int r;
 
         if (!node_id_is_valid(node_id) || !fingerprint_is_valid(fingerprint))
                 return -EINVAL;
         if (pin_store_lookup(s, node_id))
                 return 0;
-        if (s->n_pins >= PIN_STORE_MAX)
-                return -ENOSPC;
+        if (s->n_pins >= PIN_STORE_MAX) {
+                /* Full: the oldest pin of a node that is not connected makes room. */
+                for (Pin **q = &s->pins; *q; q = &(*q)->next)
+                        if (!in_use || !in_use((*q)->node_id, userdata)) {
+                                evict = *q;
+                                evict_link = q;
+                        }
+                if (!evict)
+                        return -ENOBUFS;
+        }
         r = pin_new(node_id, fingerprint, &p);
         if (r < 0)
                 return r;
-        r = pin_store_save(s, NULL, p);
+        r = pin_store_save(s, evict, p);
         if (r < 0) {
                 pin_free(p);
                 return r;
+        }
+        if (evict) {
+                log_notice("The bootstrap pins are full (%u): forgot the pin of node '%s', the oldest not connected.",
+                           PIN_STORE_MAX, evict->node_id);
+                *evict_link = evict->next;
+                pin_free(evict);
+                s->n_pins--;
         }
         p->next = s->pins;
         s->pins = p;

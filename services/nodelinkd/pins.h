@@ -27,7 +27,9 @@ typedef struct PinStore {
 } PinStore;
 
 #define PIN_STORE_FILE "bootstrap-pins"
-#define PIN_STORE_MAX 4096U /* node ids; beyond it a new bootstrap node is refused */
+/* Node ids. A new pin beyond it replaces the oldest pin of a node that is not connected; when
+ * every pinned node is connected, the new one is refused (-ENOBUFS). */
+#define PIN_STORE_MAX 4096U
 
 /* Reads state_dir/bootstrap-pins (a missing file is an empty store); creates state_dir (0700)
  * if needed. state_dir NULL: in memory only. */
@@ -36,6 +38,8 @@ void pin_store_done(PinStore *s);
 
 const char *pin_store_lookup(const PinStore *s, const char *node_id);
 /* Both write the file before they return; on a write error the store in memory is unchanged
- * and the error is returned. Setting an id that has a pin already changes nothing. */
-int pin_store_set(PinStore *s, const char *node_id, const char *fingerprint);
+ * and the error is returned. Setting an id that has a pin already changes nothing. in_use
+ * (may be NULL) says which pinned nodes are connected, for the replacement when full. */
+typedef bool (*PinInUseFn)(const char *node_id, void *userdata);
+int pin_store_set(PinStore *s, const char *node_id, const char *fingerprint, PinInUseFn in_use, void *userdata);
 int pin_store_forget(PinStore *s, const char *node_id);

@@ -31,6 +31,14 @@ Node *server_find_node(Manager *m, const char *id) {
         return NULL;
 }
 
+static bool pin_in_use(const char *node_id, void *userdata) {
+        return server_find_node(userdata, node_id);
+}
+
+static bool pin_rate_take(Manager *m) {
+        return token_bucket_take(&m->new_pins, now_usec(CLOCK_MONOTONIC));
+}
+
 void node_free(Node *n) {
         if (!n)
                 return;
@@ -195,16 +203,27 @@ static int method_register(sd_bus_message *message, void *userdata, sd_bus_error
                 return r;
         }
 
+        if (n->link->channel == LINK_CHANNEL_BOOTSTRAP && !pin_store_lookup(&m->pins, id) && !pin_rate_take(m)) {
+                /* Anyone can register on bootstrap: new ids are rationed, so that a flood of
+                 * them can neither fill the pins nor keep the loop busy writing them. */
+                log_event(LOG_WARNING, STRV(strjoina("NODE_ID=", id)),
+                          "Refused registration of new bootstrap node '%s' from %s: too many new nodes at once.", id,
+                          strna(n->link->peer_address));
+                r = sd_bus_reply_method_errorf(message, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                               "Registration refused: too many new bootstrap nodes at once, try again later.");
+                link_close(n->link, "too many new bootstrap nodes");
+                return r;
+        }
         if (n->link->channel == LINK_CHANNEL_BOOTSTRAP) {
                 /* No registration on bootstrap without its pin on disk. */
-                r = pin_store_set(&m->pins, id, n->link->peer_fingerprint);
+                r = pin_store_set(&m->pins, id, n->link->peer_fingerprint, pin_in_use, m);
                 if (r < 0) {
                         log_event(LOG_ERR, STRV(strjoina("NODE_ID=", id)),
                                   "Refused registration of node '%s': cannot record its bootstrap certificate: %s", id,
                                   strerror(-r));
                         r = sd_bus_reply_method_errorf(message, SD_BUS_ERROR_FAILED,
                                                        "Registration refused: the main node cannot record the bootstrap certificate (%s).",
-                                                       strerror(-r));
+                                                       r == -ENOBUFS ? "every pinned node is connected" : strerror(-r));
                         link_close(n->link, "cannot record the bootstrap pin");
                         return r;
                 }
@@ -436,6 +455,7 @@ int server_start(Manager *m) {
         char **names = NULL;
         int n, r;
 
+        m->new_pins = TOKEN_BUCKET_INIT(PIN_RATE_BURST, PIN_RATE_PER_SEC);
         r = pin_store_load(&m->pins, m->config->nodelink.state_dir);
         if (r < 0)
                 return log_error_errno(r, "Cannot load the bootstrap pins; not starting, so that none is lost: %m");

@@ -4,6 +4,7 @@
  * and a write that fails leaves the store as it was. */
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +39,10 @@ START_TEST(test_persist) {
         ck_assert_int_eq(stat(sd, &st), 0);
         ck_assert_uint_eq(st.st_mode & 07777, 0700);
 
-        ck_assert_int_eq(pin_store_set(&s, "node-a", FP_A), 0);
-        ck_assert_int_eq(pin_store_set(&s, "node-b", FP_B), 0);
+        ck_assert_int_eq(pin_store_set(&s, "node-a", FP_A, NULL, NULL), 0);
+        ck_assert_int_eq(pin_store_set(&s, "node-b", FP_B, NULL, NULL), 0);
         /* The first pin stays. */
-        ck_assert_int_eq(pin_store_set(&s, "node-a", FP_B), 0);
+        ck_assert_int_eq(pin_store_set(&s, "node-a", FP_B, NULL, NULL), 0);
         ck_assert_str_eq(pin_store_lookup(&s, "node-a"), FP_A);
         ck_assert_int_eq(stat(path, &st), 0);
         ck_assert_uint_eq(st.st_mode & 07777, 0600);
@@ -94,8 +95,8 @@ START_TEST(test_bad_lines) {
         ck_assert_str_eq(pin_store_lookup(&s, "node-e"), FP_B);
         ck_assert_uint_eq(s.n_pins, 2);
         /* Not set: a bad id or fingerprint. */
-        ck_assert_int_eq(pin_store_set(&s, "bad/id", FP_A), -EINVAL);
-        ck_assert_int_eq(pin_store_set(&s, "node-f", "abc"), -EINVAL);
+        ck_assert_int_eq(pin_store_set(&s, "bad/id", FP_A, NULL, NULL), -EINVAL);
+        ck_assert_int_eq(pin_store_set(&s, "node-f", "abc", NULL, NULL), -EINVAL);
         pin_store_done(&s);
 
         test_rm_rf(dir);
@@ -110,12 +111,12 @@ START_TEST(test_write_fails) {
         PinStore s;
 
         ck_assert_int_eq(pin_store_load(&s, sd), 0);
-        ck_assert_int_eq(pin_store_set(&s, "node-a", FP_A), 0);
+        ck_assert_int_eq(pin_store_set(&s, "node-a", FP_A, NULL, NULL), 0);
         /* The temp file of an atomic write cannot be made: a directory where the file is. */
         free(s.path);
         ck_assert_int_ge(asprintf(&blocker, "%s/nonexistent/dir", sd), 0);
         s.path = blocker;
-        ck_assert_int_lt(pin_store_set(&s, "node-b", FP_B), 0);
+        ck_assert_int_lt(pin_store_set(&s, "node-b", FP_B, NULL, NULL), 0);
         ck_assert_ptr_null(pin_store_lookup(&s, "node-b"));
         ck_assert_int_lt(pin_store_forget(&s, "node-a"), 0);
         ck_assert_str_eq(pin_store_lookup(&s, "node-a"), FP_A);
@@ -137,11 +138,75 @@ END_TEST
 START_TEST(test_memory_only) {
         PinStore s;
         ck_assert_int_eq(pin_store_load(&s, NULL), 0);
-        ck_assert_int_eq(pin_store_set(&s, "node-a", FP_A), 0);
+        ck_assert_int_eq(pin_store_set(&s, "node-a", FP_A, NULL, NULL), 0);
         ck_assert_str_eq(pin_store_lookup(&s, "node-a"), FP_A);
         ck_assert_int_eq(pin_store_forget(&s, "node-a"), 0);
         ck_assert_ptr_null(pin_store_lookup(&s, "node-a"));
         pin_store_done(&s);
+}
+END_TEST
+
+static bool in_use_even(const char *node_id, void *userdata) {
+        unsigned *calls = userdata;
+        (*calls)++;
+        /* "n-<i>": the even ones are connected. */
+        return atoi(node_id + 2) % 2 == 0;
+}
+
+static bool in_use_all(const char *node_id, void *userdata) {
+        return true;
+}
+
+START_TEST(test_full) {
+        PinStore s;
+        char id[32];
+        unsigned calls = 0;
+
+        ck_assert_int_eq(pin_store_load(&s, NULL), 0);
+        for (unsigned i = 0; i < PIN_STORE_MAX; i++) {
+                snprintf(id, sizeof id, "n-%u", i);
+                ck_assert_int_eq(pin_store_set(&s, id, FP_A, NULL, NULL), 0);
+        }
+        ck_assert_uint_eq(s.n_pins, PIN_STORE_MAX);
+        /* Every pinned node connected: no room. */
+        ck_assert_int_eq(pin_store_set(&s, "new-0", FP_B, in_use_all, NULL), -ENOBUFS);
+        ck_assert_ptr_null(pin_store_lookup(&s, "new-0"));
+        /* Otherwise the oldest that is not connected goes: n-1 (n-0 is connected). */
+        ck_assert_int_eq(pin_store_set(&s, "new-1", FP_B, in_use_even, &calls), 0);
+        ck_assert_uint_gt(calls, 0);
+        ck_assert_str_eq(pin_store_lookup(&s, "new-1"), FP_B);
+        ck_assert_ptr_null(pin_store_lookup(&s, "n-1"));
+        ck_assert_ptr_nonnull(pin_store_lookup(&s, "n-0"));
+        ck_assert_ptr_nonnull(pin_store_lookup(&s, "n-3"));
+        ck_assert_uint_eq(s.n_pins, PIN_STORE_MAX);
+        ck_assert_int_eq(pin_store_set(&s, "new-2", FP_B, in_use_even, &calls), 0);
+        ck_assert_ptr_null(pin_store_lookup(&s, "n-3"));
+        pin_store_done(&s);
+}
+END_TEST
+
+/* The file keeps the order (newest first), so the oldest is still known after a restart. */
+START_TEST(test_order_kept) {
+        char *dir = test_tmpdir(), *sd = state_dir(dir), *path = pins_path(dir), *text;
+        PinStore s;
+
+        ck_assert_int_eq(pin_store_load(&s, sd), 0);
+        ck_assert_int_eq(pin_store_set(&s, "first", FP_A, NULL, NULL), 0);
+        ck_assert_int_eq(pin_store_set(&s, "second", FP_B, NULL, NULL), 0);
+        pin_store_done(&s);
+        ck_assert_int_eq(pin_store_load(&s, sd), 0);
+        ck_assert_str_eq(s.pins->node_id, "second");
+        ck_assert_str_eq(s.pins->next->node_id, "first");
+        ck_assert_int_eq(pin_store_set(&s, "third", FP_A, NULL, NULL), 0);
+        pin_store_done(&s);
+        text = test_read_file(path, NULL);
+        ck_assert_ptr_nonnull(strstr(text, "third " FP_A "\nsecond " FP_B "\nfirst " FP_A "\n"));
+        free(text);
+
+        test_rm_rf(dir);
+        free(dir);
+        free(sd);
+        free(path);
 }
 END_TEST
 
@@ -152,6 +217,8 @@ int main(void) {
         tcase_add_test(tc, test_bad_lines);
         tcase_add_test(tc, test_write_fails);
         tcase_add_test(tc, test_memory_only);
+        tcase_add_test(tc, test_full);
+        tcase_add_test(tc, test_order_kept);
         suite_add_tcase(s, tc);
         return test_run_suite(s);
 }
