@@ -161,7 +161,12 @@ static int on_register_reply(sd_bus_message *reply, void *userdata, sd_bus_error
                 return 1;
         if (sd_bus_message_is_method_error(reply, NULL)) {
                 const sd_bus_error *e = sd_bus_message_get_error(reply);
-                log_error("The main node refused the registration: %s (%s)", strna(e->message), strna(e->name));
+                if (sd_bus_error_has_names(e, SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_DISCONNECTED))
+                        log_warning("The link closed before the main node answered the registration: %s",
+                                    strna(e->message));
+                else
+                        log_error("The main node refused the registration: %s (%s)", strna(e->message),
+                                  strna(e->name));
                 link_close(m->link, "registration refused");
                 return 1;
         }
@@ -180,9 +185,12 @@ static int on_register_reply(sd_bus_message *reply, void *userdata, sd_bus_error
                 if (r < 0)
                         log_warning_errno(r, "Cannot remove the spent bootstrap certificate, ignoring: %m");
         }
-        /* The state may have changed while we registered. */
+        /* The state may have changed while we registered: another channel, or news for this one. */
         if (wanted_channel(m) != m->link->channel)
                 link_close(m->link, "moving to the other channel");
+        else if (!streq_ptr(m->registered_state, m->local_state))
+                (void) sd_bus_call_method_async(m->link->bus, NULL, NULL, NODELINK_PATH, NODELINK_PEER_IFACE,
+                                                "SetState", NULL, NULL, "s", m->local_state);
         return 1;
 }
 
@@ -198,6 +206,11 @@ static int send_register(Manager *m) {
                                   "State", "s", m->local_state);
         if (r < 0)
                 return r;
+        char *sent = strdup(m->local_state);
+        if (!sent)
+                return -ENOMEM;
+        free(m->registered_state);
+        m->registered_state = sent;
         return sd_bus_call_async(m->link->bus, NULL, call, on_register_reply, m, LINK_HANDSHAKE_TIMEOUT_USEC);
 }
 
@@ -474,4 +487,5 @@ void client_stop(Manager *m) {
         m->link = link_free(m->link);
         free(m->local_state);
         m->local_state = NULL;
+        m->registered_state = mfree(m->registered_state);
 }

@@ -106,12 +106,16 @@ int resolve_start(sd_event *e, const char *host, const char *port, ResolveFn cb,
         q->cb = cb;
         q->userdata = userdata;
         q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        q->host = strdup(host);
-        q->port = strdup(port);
-        if (q->efd < 0 || !q->host || !q->port) {
-                r = q->efd < 0 ? -errno : -ENOMEM;
+        if (q->efd < 0) {
+                r = -errno;
                 resolve_unref(q);
                 return r;
+        }
+        q->host = strdup(host);
+        q->port = strdup(port);
+        if (!q->host || !q->port) {
+                resolve_unref(q);
+                return -ENOMEM;
         }
         r = sd_event_add_io(e, &q->source, q->efd, EPOLLIN, on_resolved, q);
         if (r < 0) {

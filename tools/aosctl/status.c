@@ -103,7 +103,7 @@ static int get_module_status(AosctlContext *ctx, const CertsTarget *target, Modu
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = certs_target_call(ctx, target, "GetCert", &error, &reply, "says", m->type, (size_t) 0, "");
+        r = certs_target_call(ctx, target, "GetCert", &error, &reply, "says", m->type, 0U, "");
         if (r < 0) {
                 if (sd_bus_error_has_name(&error, AOS_CERTS_ERROR_NOT_FOUND))
                         return 0; /* no certificate yet */
