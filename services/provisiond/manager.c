@@ -805,6 +805,40 @@ static int check_provisioning_mode(Manager *m, const char *method, sd_bus_error 
                                  "%s needs provisioning mode: aos-provisiond runs without --provisioning.", method);
 }
 
+/* The front every node-addressed method shares, in the order validate, route, authorize:
+ * the node id (and the password, when there is one) checked, the node found, polkit asked for
+ * action (NULL: a read, open to all), and a remote node's call forwarded as it is. Returns 1
+ * when the call is for this node and goes on here, 0 when it has been dealt with (forwarded,
+ * or waiting for polkit), < 0 on error. */
+static int method_prologue(Manager *m, sd_bus_message *msg, const char *node_id, const char *password,
+                           const char *action, sd_bus_error *error) {
+        bool remote;
+        int r;
+
+        r = validate_node_id(node_id, error);
+        if (r < 0)
+                return r;
+        if (password) {
+                r = validate_password(password, error);
+                if (r < 0)
+                        return r;
+        }
+        r = manager_route(m, node_id, error);
+        if (r < 0)
+                return r;
+        remote = r > 0;
+        if (action) {
+                r = bus_verify_polkit_async(msg, action, &m->polkit_registry, error);
+                if (r <= 0)
+                        return r;
+        }
+        if (remote) {
+                r = remote_forward(m, msg, node_id, error);
+                return r < 0 ? r : 0;
+        }
+        return 1;
+}
+
 /* ---- methods ---- */
 
 static int method_get_cert_types(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -817,14 +851,9 @@ static int method_get_cert_types(sd_bus_message *msg, void *userdata, sd_bus_err
         r = sd_bus_message_read(msg, "s", &node_id);
         if (r < 0)
                 return r;
-        r = validate_node_id(node_id, error);
-        if (r < 0)
-                return r;
-        r = manager_route(m, node_id, error);
-        if (r < 0)
-                return r;
-        if (r > 0)
-                return remote_forward(m, msg, node_id, error);
+        r = method_prologue(m, msg, node_id, NULL, NULL, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
 
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)
@@ -853,21 +882,9 @@ static int method_provisioning(sd_bus_message *msg, Manager *m, CallKind kind, s
         r = sd_bus_message_read(msg, "ss", &node_id, &password);
         if (r < 0)
                 return r;
-        r = validate_node_id(node_id, error);
-        if (r < 0)
-                return r;
-        r = validate_password(password, error);
-        if (r < 0)
-                return r;
-        r = manager_route(m, node_id, error);
-        if (r < 0)
-                return r;
-        bool remote = r > 0;
-        r = bus_verify_polkit_async(msg, PROV_POLKIT_ACTION_PROVISION, &m->polkit_registry, error);
+        r = method_prologue(m, msg, node_id, password, PROV_POLKIT_ACTION_PROVISION, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-        if (remote)
-                return remote_forward(m, msg, node_id, error);
 
         switch (kind) {
         case CALL_START_PROVISIONING:
@@ -931,21 +948,9 @@ static int method_create_key(sd_bus_message *msg, void *userdata, sd_bus_error *
         r = sd_bus_message_read(msg, "ssss", &node_id, &type, &subject, &password);
         if (r < 0)
                 return r;
-        r = validate_node_id(node_id, error);
-        if (r < 0)
-                return r;
-        r = validate_password(password, error);
-        if (r < 0)
-                return r;
-        r = manager_route(m, node_id, error);
-        if (r < 0)
-                return r;
-        bool remote = r > 0;
-        r = bus_verify_polkit_async(msg, PROV_POLKIT_ACTION_PROVISION, &m->polkit_registry, error);
+        r = method_prologue(m, msg, node_id, password, PROV_POLKIT_ACTION_PROVISION, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-        if (remote)
-                return remote_forward(m, msg, node_id, error);
         r = check_not_busy(m, false, error);
         if (r < 0)
                 return r;
@@ -963,18 +968,9 @@ static int method_apply_cert(sd_bus_message *msg, void *userdata, sd_bus_error *
         r = sd_bus_message_read(msg, "sss", &node_id, &type, &chain);
         if (r < 0)
                 return r;
-        r = validate_node_id(node_id, error);
-        if (r < 0)
-                return r;
-        r = manager_route(m, node_id, error);
-        if (r < 0)
-                return r;
-        bool remote = r > 0;
-        r = bus_verify_polkit_async(msg, PROV_POLKIT_ACTION_PROVISION, &m->polkit_registry, error);
+        r = method_prologue(m, msg, node_id, NULL, PROV_POLKIT_ACTION_PROVISION, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-        if (remote)
-                return remote_forward(m, msg, node_id, error);
         r = check_not_busy(m, false, error);
         if (r < 0)
                 return r;
@@ -990,18 +986,9 @@ static int method_pause_resume(sd_bus_message *msg, Manager *m, bool pause, sd_b
         r = sd_bus_message_read(msg, "s", &node_id);
         if (r < 0)
                 return r;
-        r = validate_node_id(node_id, error);
-        if (r < 0)
-                return r;
-        r = manager_route(m, node_id, error);
-        if (r < 0)
-                return r;
-        bool remote = r > 0;
-        r = bus_verify_polkit_async(msg, PROV_POLKIT_ACTION_PAUSE, &m->polkit_registry, error);
+        r = method_prologue(m, msg, node_id, NULL, PROV_POLKIT_ACTION_PAUSE, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-        if (remote)
-                return remote_forward(m, msg, node_id, error);
         r = check_not_busy(m, false, error);
         if (r < 0)
                 return r;
