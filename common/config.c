@@ -559,11 +559,6 @@ static int strcmp_ptr(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-static void closedirp(DIR **d) {
-        if (*d)
-                (void) closedir(*d);
-}
-
 /* "<path>.d/ *.conf": regular files (or links to them), not hidden, in strcmp() order. */
 static int parser_read_dropins(Parser *p, const char *path) {
         _cleanup_free_ char *dir = NULL;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "fs.h"
+#include "log.h"
 #include "macro.h"
 
 /* Removes the temp file of an unfinished atomic write; the path is set to NULL once renamed. */
@@ -229,5 +230,48 @@ int random_bytes(void *p, size_t n) {
                 b += k;
                 n -= (size_t) k;
         }
+        return 0;
+}
+
+bool dirent_is_regular(DIR *d, const struct dirent *de) {
+        struct stat st;
+
+        if (de->d_type == DT_REG)
+                return true;
+        if (de->d_type != DT_UNKNOWN)
+                return false;
+        return fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISREG(st.st_mode);
+}
+
+int dir_remove_regular_files(const char *dir, size_t *ret_n) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        size_t n = 0;
+
+        *ret_n = 0;
+        d = opendir(dir);
+        if (!d) {
+                if (errno == ENOENT)
+                        return 0;
+                return log_error_errno(errno, "Cannot open %s: %m", dir);
+        }
+        for (;;) {
+                struct dirent *de;
+
+                errno = 0;
+                de = readdir(d);
+                if (!de) {
+                        if (errno != 0)
+                                return log_error_errno(errno, "Cannot read %s: %m", dir);
+                        break;
+                }
+                if (!dirent_is_regular(d, de))
+                        continue;
+                if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT)
+                        return log_error_errno(errno, "Cannot remove %s/%s: %m", dir, de->d_name);
+                n++;
+        }
+        if (fsync(dirfd(d)) < 0)
+                return log_error_errno(errno, "Cannot sync %s: %m", dir);
+        *ret_n = n;
         return 0;
 }

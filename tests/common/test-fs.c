@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <dirent.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "fs.h"
@@ -190,6 +192,32 @@ START_TEST(test_unlink_durable) {
 }
 END_TEST
 
+START_TEST(test_dir_remove_regular_files) {
+        _cleanup_free_ char *d = path_in("store"), *sub = NULL, *link = NULL, *f = NULL;
+        struct stat st;
+        size_t n = 99;
+
+        ck_assert_int_eq(dir_remove_regular_files(d, &n), 0); /* missing: empty */
+        ck_assert_uint_eq(n, 0);
+        ck_assert_int_eq(mkdir(d, 0700), 0);
+        for (unsigned i = 0; i < 3; i++) {
+                free(f);
+                ck_assert_int_ge(asprintf(&f, "%s/file%u", d, i), 0);
+                ck_assert_int_eq(write_file_atomic(f, "x", 1, 0600), 0);
+        }
+        ck_assert_int_ge(asprintf(&sub, "%s/subdir", d), 0);
+        ck_assert_int_eq(mkdir(sub, 0700), 0);
+        ck_assert_int_ge(asprintf(&link, "%s/link", d), 0);
+        ck_assert_int_eq(symlink(f, link), 0);
+
+        ck_assert_int_eq(dir_remove_regular_files(d, &n), 0);
+        ck_assert_uint_eq(n, 3);
+        ck_assert_int_ne(stat(f, &st), 0);
+        ck_assert_int_eq(stat(sub, &st), 0);      /* a directory stays */
+        ck_assert_int_eq(lstat(link, &st), 0);    /* so does a symlink */
+}
+END_TEST
+
 START_TEST(test_random_bytes) {
         uint8_t a[64] = {}, b[64] = {}, zero[64] = {};
         ck_assert_int_eq(random_bytes(a, sizeof a), 0);
@@ -219,6 +247,7 @@ static Suite *fs_suite(void) {
         tcase_add_test(tc, test_read_file_full_limits);
         tcase_add_test(tc, test_mkdir_p);
         tcase_add_test(tc, test_unlink_durable);
+        tcase_add_test(tc, test_dir_remove_regular_files);
         tcase_add_test(tc, test_random_bytes);
         suite_add_tcase(s, tc);
         return s;

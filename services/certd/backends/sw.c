@@ -29,11 +29,6 @@ static SwBackend *SW(CertBackend *b) {
         return (SwBackend *) b;
 }
 
-static void closedirp(DIR **d) {
-        if (*d)
-                (void) closedir(*d);
-}
-
 static int sw_init(CertBackend *b) {
         SwBackend *s = SW(b);
         const char *storage = isempty(b->certd->storage_dir) ? "/var/lib/aos/certs" : b->certd->storage_dir;
@@ -240,16 +235,6 @@ static int sw_store_cert(CertBackend *b, const char *key_url, const X509Chain *c
         return 0;
 }
 
-static bool is_regular(DIR *d, const struct dirent *de) {
-        struct stat st;
-
-        if (de->d_type == DT_REG)
-                return true;
-        if (de->d_type != DT_UNKNOWN)
-                return false;
-        return fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISREG(st.st_mode);
-}
-
 static int list_one(SwBackend *s, const char *name, BackendObject *o, bool *ret_listed) {
         _cleanup_free_ char *path = NULL, *url = NULL;
         const char *t = s->base.module->type;
@@ -344,7 +329,7 @@ static int sw_list(CertBackend *b, BackendObject **ret, size_t *ret_n) {
                                 r = log_error_errno(errno, "Cannot read %s: %m", s->dir);
                         break;
                 }
-                if (!is_regular(d, de))
+                if (!dirent_is_regular(d, de))
                         continue;
 
                 BackendObject *no = realloc(objs, (n + 1) * sizeof(BackendObject));
@@ -372,36 +357,13 @@ static int sw_list(CertBackend *b, BackendObject **ret, size_t *ret_n) {
 
 static int sw_clear(CertBackend *b) {
         SwBackend *s = SW(b);
-        _cleanup_(closedirp) DIR *d = NULL;
         size_t n = 0;
-
-        d = opendir(s->dir);
-        if (!d) {
-                if (errno == ENOENT)
-                        return 0;
-                return log_error_errno(errno, "Cannot open %s: %m", s->dir);
-        }
+        int r;
 
         /* Every file: keys, certificates and temp files of interrupted writes. */
-        for (;;) {
-                struct dirent *de;
-
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                return log_error_errno(errno, "Cannot read %s: %m", s->dir);
-                        break;
-                }
-                if (!is_regular(d, de))
-                        continue;
-                if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT)
-                        return log_error_errno(errno, "Cannot remove %s/%s: %m", s->dir, de->d_name);
-                n++;
-        }
-        if (fsync(dirfd(d)) < 0)
-                return log_error_errno(errno, "Cannot sync %s: %m", s->dir);
-
+        r = dir_remove_regular_files(s->dir, &n);
+        if (r < 0)
+                return r;
         log_debug("Module %s: removed %zu files from %s", b->module->type, n, s->dir);
         return 0;
 }

@@ -98,11 +98,6 @@ static const char *backend_type(const TpmBackend *t) {
         return t->base.module->type;
 }
 
-static void closedirp(DIR **d) {
-        if (*d)
-                (void) closedir(*d);
-}
-
 static void esys_freep(void *p) {
         Esys_Free(*(void **) p);
 }
@@ -948,16 +943,6 @@ static int tpm_remove_cert(CertBackend *b, const char *cert_url) {
         return 0;
 }
 
-static bool is_regular(DIR *d, const struct dirent *de) {
-        struct stat st;
-
-        if (de->d_type == DT_REG)
-                return true;
-        if (de->d_type != DT_UNKNOWN)
-                return false;
-        return fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISREG(st.st_mode);
-}
-
 static int objects_append(BackendObject **objs, size_t *n, BackendObject o) {
         BackendObject *no = realloc(*objs, (*n + 1) * sizeof(BackendObject));
         if (!no)
@@ -991,7 +976,7 @@ static int list_certs(TpmBackend *t, BackendObject **objs, size_t *n) {
                                 return log_error_errno(errno, "Cannot read %s: %m", t->dir);
                         return 0;
                 }
-                if (!is_regular(d, de) || !cert_file_name(de->d_name))
+                if (!dirent_is_regular(d, de) || !cert_file_name(de->d_name))
                         continue; /* e.g. the temp file of an interrupted write; clear removes it */
 
                 if (asprintf(&path, "%s/%s", t->dir, de->d_name) < 0 || file_url(path, &url) < 0)
@@ -1124,40 +1109,6 @@ fail:
         return r;
 }
 
-static int remove_files(TpmBackend *t, size_t *ret_n) {
-        _cleanup_(closedirp) DIR *d = NULL;
-        size_t n = 0;
-
-        *ret_n = 0;
-        d = opendir(t->dir);
-        if (!d) {
-                if (errno == ENOENT)
-                        return 0;
-                return log_error_errno(errno, "Cannot open %s: %m", t->dir);
-        }
-        /* Every file: certificates and temp files of interrupted writes. */
-        for (;;) {
-                struct dirent *de;
-
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                return log_error_errno(errno, "Cannot read %s: %m", t->dir);
-                        break;
-                }
-                if (!is_regular(d, de))
-                        continue;
-                if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT)
-                        return log_error_errno(errno, "Cannot remove %s/%s: %m", t->dir, de->d_name);
-                n++;
-        }
-        if (fsync(dirfd(d)) < 0)
-                return log_error_errno(errno, "Cannot sync %s: %m", t->dir);
-        *ret_n = n;
-        return 0;
-}
-
 static int tpm_clear(CertBackend *b) {
         TpmBackend *t = TPM(b);
         _cleanup_(tpm_close) Tpm tpm = {};
@@ -1192,7 +1143,7 @@ static int tpm_clear(CertBackend *b) {
         key_entries_free(keys, n_keys);
         tpm_close(&tpm);
 
-        r = remove_files(t, &n_files);
+        r = dir_remove_regular_files(t->dir, &n_files);
         if (r < 0)
                 return r;
         log_debug("Module %s: evicted %zu keys from the TPM at TCTI '%s' and removed %zu files from %s",
