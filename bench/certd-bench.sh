@@ -21,6 +21,8 @@ REPORT=${AOS_BENCH_REPORT:-$BENCH_DIR/report-certd.md}
 
 # shellcheck source=../tests/integration/lib.sh
 . "$SRC/tests/integration/lib.sh"
+# shellcheck source=bench-lib.sh
+. "$BENCH_DIR/bench-lib.sh"
 T_NAME=certd-bench
 
 # --- sizes ----------------------------------------------------------------------------------------
@@ -37,7 +39,6 @@ MEM_PER_MODULE=25       # 4 x 25 = 100 certificates applied for the memory figur
 PW="bench-Owner-Pw-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
 ECHO_NAME=org.aosedge.Bench
 
-say() { printf '>> %s\n' "$*" >&2; }
 die() {
         printf 'certd-bench: %s\n' "$*" >&2
         [[ -n ${D:-} && -s $D/certd.log ]] && tail -n 20 "$D/certd.log" >&2
@@ -63,21 +64,6 @@ BUILT_BIN=$CERTD_BIN
 cp -p "$BUILT_BIN" "$D/aos-certd" || die "cannot copy $BUILT_BIN"
 CERTD_BIN=$D/aos-certd
 
-# stats FILE: "n min median p90 max" (nearest-rank percentiles) of one number a line.
-stats() {
-        sort -g "$1" | awk '
-                { a[NR] = $1 }
-                function rank(p,   i) { i = int(p * NR / 100); if (i < p * NR / 100) i++; if (i < 1) i = 1; return a[i] }
-                END {
-                        if (NR == 0) { print "0 - - - -"; exit }
-                        printf "%d %s %s %s %s\n", NR, a[1], rank(50), rank(90), a[NR]
-                }'
-}
-# field STATS K: field K (1 n, 2 min, 3 median, 4 p90, 5 max).
-field() { printf '%s\n' "$1" | awk -v k="$2" '{print $k}'; }
-# num VALUE DIVISOR DECIMALS
-num() { awk -v v="$1" -v d="$2" -v p="$3" 'BEGIN { if (v == "-") print "-"; else printf "%.*f\n", p, v / d }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f\n", a / b }'; }
 # row LABEL FILE DIVISOR DECIMALS [BASE_STATS...]: a table row "| label | n | median | p90 | min |"
 # followed by "| median ratio |" for each baseline given (stats strings).
 row() {
@@ -134,56 +120,6 @@ batch() {
 }
 
 clear_module() { certs_call Clear s "$1" >/dev/null || die "Clear $1 failed"; }
-
-# --- facts ---------------------------------------------------------------------------------------
-
-pc_version() { pkg-config --modversion "$1" 2>/dev/null || echo '?'; }
-deb_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '?'; }
-git_facts() {
-        # Read-only git only (no describe --dirty, no status: both may rewrite the index).
-        local head desc changed=() f
-        head=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null) || { echo "not a git checkout"; return; }
-        desc=$(git -C "$SRC" describe --always --tags 2>/dev/null)
-        while IFS= read -r f; do
-                [[ -n $f ]] || continue
-                if [[ ! -e $SRC/$f ]] ||
-                        [[ $(git -C "$SRC" hash-object -- "$SRC/$f") != $(git -C "$SRC" rev-parse "HEAD:$f" 2>/dev/null) ]]; then
-                        changed+=("$f")
-                fi
-        done < <(git -C "$SRC" diff-index --name-only HEAD -- 2>/dev/null)
-        if ((${#changed[@]})); then
-                printf '%s (HEAD %s) + uncommitted changes in %d files (%s%s)\n' "$desc" "$head" "${#changed[@]}" \
-                        "${changed[*]:0:6}" "$( ((${#changed[@]} > 6)) && echo ', ...')"
-        else
-                printf '%s (HEAD %s), clean\n' "$desc" "$head"
-        fi
-}
-build_facts() {
-        local opts
-        opts=$(meson introspect "$AOS_TEST_BUILDDIR" --buildoptions 2>/dev/null | python3 -c '
-import json, sys
-o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
-print(", ".join("%s=%s" % (k, o[k]) for k in ("buildtype", "optimization", "b_sanitize", "b_lto", "fault_injection") if k in o))
-' 2>/dev/null) || opts=
-        printf '%s' "${opts:-$(tr '\n' ' ' <"$AOS_TEST_BUILDDIR/meson-private/cmd_line.txt" 2>/dev/null)}"
-        local newer=()
-        mapfile -t newer < <(cd "$SRC" && find common services/certd -name '*.[ch]' -newer "$CERTD_BIN" 2>/dev/null | sort)
-        printf '; binary built %s, sha256 %.12s' "$(date -u -r "$CERTD_BIN" '+%Y-%m-%d %H:%M:%S UTC')" \
-                "$(sha256sum "$CERTD_BIN" | cut -d' ' -f1)"
-        if ((${#newer[@]})); then
-                printf ', **older than %d of its sources** (%s%s)' "${#newer[@]}" "${newer[*]:0:6}" \
-                        "$( ((${#newer[@]} > 6)) && echo ', ...')"
-        fi
-        printf '\n'
-}
-others() {
-        # Processes of other sessions that compete for the 2 CPUs (other harness runs).
-        local mine="$BUS_PID $POLKITD_PID $CERTD_PID ${ECHO_PID:-}"
-        ps -eo pid=,comm= | awk -v mine=" $mine " '
-                $2 ~ /^(aos-certd|dbus-daemon|polkitd|meson|ninja|cc1|softhsm2-util|certtool|p11tool)$/ &&
-                index(mine, " " $1 " ") == 0 { n[$2]++ }
-                END { s = ""; for (k in n) s = s (s ? ", " : "") n[k] " " k; print (s ? s : "none") }'
-}
 
 # --- fixtures ------------------------------------------------------------------------------------
 
@@ -349,7 +285,7 @@ R=$D/report.md
         echo "| host | $NCPU CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r) |"
         echo "| versions | gnutls $(pc_version gnutls), SoftHSM $(softhsm2-util --version 2>/dev/null), libsystemd $(pc_version libsystemd) ($(deb_version libsystemd0)), dbus $(dbus-daemon --version 2>/dev/null | head -n1 | awk '{print $NF}'), sqlite $(pc_version sqlite3), p11-kit $(pc_version p11-kit-1) |"
         echo "| source | $(git_facts) |"
-        echo "| build | \`$AOS_TEST_BUILDDIR\`: $(build_facts) |"
+        echo "| build | \`$AOS_TEST_BUILDDIR\`: $(build_facts "$CERTD_BIN" common services/certd) |"
         echo "| daemon | \`--log-level info\`, 7 pkcs11 modules (ECDSA P-384 except \`rsa\`), each on its own SoftHSM2 token on tmpfs (\`$D\`), database on the same tmpfs, caller root (polkit is not asked) |"
         echo "| load | loadavg $LOAD_START at start, $LOAD_END at the end; processes of other sessions (daemons, builds, tools) at the start: $OTHERS_START; at the end: $OTHERS_END |"
         echo "| duration | $(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.0f s", b - a }') |"

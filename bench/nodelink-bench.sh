@@ -23,6 +23,8 @@ REPORT=${AOS_BENCH_REPORT:-$BENCH_DIR/report-nodelink.md}
 
 # shellcheck source=../tests/integration/lib.sh
 . "$SRC/tests/integration/lib.sh"
+# shellcheck source=bench-lib.sh
+. "$BENCH_DIR/bench-lib.sh"
 # shellcheck source=../tests/tools/aosctl-it.sh
 . "$SRC/tests/tools/aosctl-it.sh"
 T_NAME=nodelink-bench
@@ -49,7 +51,6 @@ if [[ -n ${AOS_BENCH_QUICK:-} ]]; then # a smoke test of the script, not a measu
 fi
 PW="bench-Prov-Pw-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
 
-say() { printf '>> %s\n' "$*" >&2; }
 die() {
         printf 'nodelink-bench: %s\n' "$*" >&2
         local f
@@ -89,21 +90,6 @@ NODELINKD_BIN=$D/bin/aos-nodelinkd
 PROVISIOND_BIN=$D/bin/aos-provisiond
 AOSCTL_BIN=$D/bin/aosctl
 
-# stats FILE: "n min median p90 max" (nearest-rank percentiles) of one number a line.
-stats() {
-        sort -g "$1" | awk '
-                { a[NR] = $1 }
-                function rank(p,   i) { i = int(p * NR / 100); if (i < p * NR / 100) i++; if (i < 1) i = 1; return a[i] }
-                END {
-                        if (NR == 0) { print "0 - - - -"; exit }
-                        printf "%d %s %s %s %s\n", NR, a[1], rank(50), rank(90), a[NR]
-                }'
-}
-# field STATS K: field K (1 n, 2 min, 3 median, 4 p90, 5 max).
-field() { printf '%s\n' "$1" | awk -v k="$2" '{print $k}'; }
-# num VALUE DIVISOR DECIMALS
-num() { awk -v v="$1" -v d="$2" -v p="$3" 'BEGIN { if (v == "-" || v == "") print "-"; else printf "%.*f\n", p, v / d }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f\n", a / b }'; }
 # calc EXPR: awk arithmetic, 2 decimals.
 calc() { awk "BEGIN { printf \"%.2f\n\", $1 }"; }
 # row LABEL FILE DIVISOR DECIMALS [BASE_STATS...]: "| label | n | median | p90 | min |" and a
@@ -233,55 +219,6 @@ wait_end() {
 arrivals() { awk -v t="$2" '$1 ~ /^[0-9]+$/ { printf "%.1f\n", ($1 / 1e9 - t) * 1000 }' "$1"; }
 listed_count() { nl_call main ListNodes | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"][0]))'; }
 listed_is() { [[ $(listed_count 2>/dev/null) == "$1" ]]; }
-
-# --- facts (read-only git: no status, no describe --dirty) -----------------------------------------
-
-pc_version() { pkg-config --modversion "$1" 2>/dev/null || echo '?'; }
-deb_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '?'; }
-git_facts() {
-        local head desc changed=() f
-        head=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null) || { echo "not a git checkout"; return; }
-        desc=$(git -C "$SRC" describe --always --tags 2>/dev/null)
-        while IFS= read -r f; do
-                [[ -n $f ]] || continue
-                if [[ ! -e $SRC/$f ]] ||
-                        [[ $(git -C "$SRC" hash-object -- "$SRC/$f") != $(git -C "$SRC" rev-parse "HEAD:$f" 2>/dev/null) ]]; then
-                        changed+=("$f")
-                fi
-        done < <(git -C "$SRC" diff-index --name-only HEAD -- 2>/dev/null)
-        if ((${#changed[@]})); then
-                printf '%s (HEAD %s) + uncommitted changes in %d files (%s%s)\n' "$desc" "$head" "${#changed[@]}" \
-                        "${changed[*]:0:6}" "$( ((${#changed[@]} > 6)) && echo ', ...')"
-        else
-                printf '%s (HEAD %s), clean\n' "$desc" "$head"
-        fi
-}
-build_facts() {
-        local opts
-        opts=$(meson introspect "$AOS_TEST_BUILDDIR" --buildoptions 2>/dev/null | python3 -c '
-import json, sys
-o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
-print(", ".join("%s=%s" % (k, o[k]) for k in ("buildtype", "optimization", "b_sanitize", "b_lto", "fault_injection") if k in o))
-' 2>/dev/null) || opts=
-        printf '%s' "${opts:-$(tr '\n' ' ' <"$AOS_TEST_BUILDDIR/meson-private/cmd_line.txt" 2>/dev/null)}"
-        local newer=()
-        mapfile -t newer < <(cd "$SRC" && find common services tools -name '*.[ch]' -newer "$BUILT_NLD" 2>/dev/null | sort)
-        printf '; aos-nodelinkd built %s, sha256 %.12s' "$(date -u -r "$BUILT_NLD" '+%Y-%m-%d %H:%M:%S UTC')" \
-                "$(sha256sum "$BUILT_NLD" | cut -d' ' -f1)"
-        if ((${#newer[@]})); then
-                printf ', **older than %d of the sources** (%s%s)' "${#newer[@]}" "${newer[*]:0:6}" \
-                        "$( ((${#newer[@]} > 6)) && echo ', ...')"
-        fi
-        printf '\n'
-}
-others() {
-        # Processes of other sessions that compete for the CPUs (other harness runs, builds).
-        local mine=" ${_PIDS[*]} "
-        ps -eo pid=,comm= | awk -v mine="$mine" '
-                $2 ~ /^(aos-certd|aos-provisiond|aos-nodelinkd|dbus-daemon|polkitd|meson|ninja|cc1|softhsm2-util|certtool|p11tool|swtpm|valgrind|memcheck-amd64-)/ &&
-                index(mine, " " $1 " ") == 0 { n[$2]++ }
-                END { s = ""; for (k in n) s = s (s ? ", " : "") n[k] " " k; print (s ? s : "none") }'
-}
 
 # --- fixtures: the main node -----------------------------------------------------------------------
 
@@ -652,7 +589,7 @@ verdict() { if awk "BEGIN { exit !($1) }"; then echo "met"; else echo "**missed*
         echo "| host | $NCPU CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r) |"
         echo "| versions | gnutls $(pc_version gnutls), libsystemd $(pc_version libsystemd) ($(deb_version libsystemd0)), dbus $(dbus-daemon --version 2>/dev/null | head -n1 | awk '{print $NF}'), glibc $(ldd --version 2>/dev/null | head -n1 | awk '{print $NF}') |"
         echo "| source | $(git_facts) |"
-        echo "| build | \`$AOS_TEST_BUILDDIR\`: $(build_facts) |"
+        echo "| build | \`$AOS_TEST_BUILDDIR\`: $(build_facts "$BUILT_NLD" common services tools) |"
         echo "| nodes | one main node and $((NODES + 2)) secondaries on 127.0.0.1, each with its own dbus-daemon and config; \`sw\` key storage (ECDSA P-384 files) for every \`iam\` certificate; daemons at \`--log-level info\`, KeepaliveSec=$KEEPALIVE; callers root (polkit never asked) |"
         echo "| load | loadavg $LOAD_START at start, $LOAD_END at the end; processes of other sessions at the start: $OTHERS_START; at the end: $OTHERS_END |"
         echo "| duration | $(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.0f s", b - a }') (plus the teardown) |"
