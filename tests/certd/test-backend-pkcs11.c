@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "backend-fixture.h"
 #include "backend.h"
 #include "fs.h"
 #include "keyurl.h"
@@ -53,98 +54,37 @@ static void teardown(void) {
         dir = pin_file = NULL;
 }
 
-static CertBackend *backend(const ModuleConfig *m) {
-        CertBackend *b = NULL;
-        ck_assert_int_eq(cert_backend_new(m, &certd, &b), 0);
-        ck_assert_ptr_nonnull(b);
-        ck_assert_str_eq(b->vtable->name, "pkcs11");
-        return b;
-}
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(CertBackend *, cert_backend_free);
-
 static int run(const char *cmd) {
         int r = system(cmd);
         return WIFEXITED(r) ? WEXITSTATUS(r) : -1;
 }
 
-/* ---- a test CA ---------------------------------------------------------------------------- */
+/* ---- the fixture (backend-fixture.h) with this file's choices ------------------------------- */
 
-typedef struct TestCA {
-        gnutls_privkey_t root_key, int_key;
-        gnutls_x509_crt_t root, inter;
-} TestCA;
-
-static gnutls_privkey_t make_soft_key(void) {
-        gnutls_privkey_t k;
-        ck_assert_int_ge(gnutls_privkey_init(&k), 0);
-        ck_assert_int_ge(gnutls_privkey_generate(k, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP384R1), 0), 0);
-        return k;
-}
-
-static gnutls_x509_crt_t make_cert(gnutls_privkey_t subject_key, const char *cn, gnutls_x509_crt_t issuer,
-                                   gnutls_privkey_t issuer_key, bool ca) {
-        gnutls_x509_crt_t c;
-        gnutls_pubkey_t pub;
-        uint8_t serial[16];
-        time_t now = time(NULL);
-
-        ck_assert_int_ge(gnutls_pubkey_init(&pub), 0);
-        ck_assert_int_ge(gnutls_pubkey_import_privkey(pub, subject_key, 0, 0), 0);
-        ck_assert_int_ge(gnutls_x509_crt_init(&c), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_version(c, 3), 0);
-        ck_assert_int_ge(gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof serial), 0);
-        serial[0] = (serial[0] & 0x7f) | 0x10;
-        ck_assert_int_ge(gnutls_x509_crt_set_serial(c, serial, sizeof serial), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_activation_time(c, now - 60), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_expiration_time(c, now + 3600), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_dn_by_oid(c, GNUTLS_OID_X520_COMMON_NAME, 0, cn, strlen(cn)), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_pubkey(c, pub), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_basic_constraints(c, ca, -1), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_key_usage(c, ca ? GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN
-                                                          : GNUTLS_KEY_DIGITAL_SIGNATURE), 0);
-        ck_assert_int_ge(gnutls_x509_crt_privkey_sign(c, issuer ?: c, issuer_key, GNUTLS_DIG_SHA384, 0), 0);
-        gnutls_pubkey_deinit(pub);
-        return c;
+static CertBackend *backend(const ModuleConfig *m) {
+        return test_backend_new(m, &certd, "pkcs11");
 }
 
 static TestCA make_ca(const char *name) {
-        TestCA ca = { .root_key = make_soft_key(), .int_key = make_soft_key() };
-        _cleanup_free_ char *root_cn = NULL, *int_cn = NULL;
-        ck_assert_int_ge(asprintf(&root_cn, "%s Root", name), 0);
-        ck_assert_int_ge(asprintf(&int_cn, "%s Intermediate", name), 0);
-        ca.root = make_cert(ca.root_key, root_cn, NULL, ca.root_key, true);
-        ca.inter = make_cert(ca.int_key, int_cn, ca.root, ca.root_key, true);
-        return ca;
-}
-
-static void test_ca_done(TestCA *ca) {
-        gnutls_privkey_deinit(ca->root_key);
-        gnutls_privkey_deinit(ca->int_key);
-        gnutls_x509_crt_deinit(ca->root);
-        gnutls_x509_crt_deinit(ca->inter);
-}
-
-static gnutls_x509_crt_t crt_copy(gnutls_x509_crt_t c) {
-        gnutls_datum_t d;
-        gnutls_x509_crt_t n;
-        ck_assert_int_ge(gnutls_x509_crt_export2(c, GNUTLS_X509_FMT_DER, &d), 0);
-        ck_assert_int_ge(gnutls_x509_crt_init(&n), 0);
-        ck_assert_int_ge(gnutls_x509_crt_import(n, &d, GNUTLS_X509_FMT_DER), 0);
-        gnutls_free(d.data);
-        return n;
+        return test_ca_make(name);
 }
 
 /* leaf (for the key at key_url), intermediate, root. */
 static X509Chain issue_chain(const TestCA *ca, const char *key_url, const char *cn) {
-        _cleanup_(gnutls_privkey_deinitp) gnutls_privkey_t key = NULL;
-        X509Chain c = { .certs = calloc(3, sizeof(gnutls_x509_crt_t)), .n = 3 };
+        return test_ca_issue(ca, key_url, cn, true);
+}
 
-        ck_assert_int_eq(keyurl_open_privkey(key_url, &key), 0);
-        c.certs[0] = make_cert(key, cn, ca->inter, ca->int_key, false);
-        c.certs[1] = crt_copy(ca->inter);
-        c.certs[2] = crt_copy(ca->root);
-        return c;
+static Listing list(CertBackend *b) {
+        return test_list(b, false);
+}
+
+static Item make_item(CertBackend *b, const TestCA *ca, bool with_cert) {
+        return test_make_item(b, ca, with_cert, true);
+}
+
+/* The module's listing holds exactly this item (key, and its certificate if it has one). */
+static void assert_has(CertBackend *b, const Item *it) {
+        test_assert_has(b, it, false);
 }
 
 static char *cert_key_id(gnutls_x509_crt_t c) {
@@ -250,73 +190,6 @@ static bool token_initialized(void) {
         ck_assert_int_eq(p11_kit_module_finalize(f), CKR_OK);
         p11_kit_module_release(f);
         return found;
-}
-
-/* ---- helpers over the backend ------------------------------------------------------------- */
-
-typedef struct Listing {
-        BackendObject *o;
-        size_t n, n_keys, n_certs;
-} Listing;
-
-static Listing list(CertBackend *b) {
-        Listing l = {};
-        ck_assert_int_eq(b->vtable->list(b, &l.o, &l.n), 0);
-        for (size_t i = 0; i < l.n; i++) {
-                ck_assert_ptr_nonnull(l.o[i].url);
-                if (l.o[i].kind == BACKEND_OBJECT_KEY)
-                        l.n_keys++;
-                else
-                        l.n_certs++;
-        }
-        return l;
-}
-
-static void listing_done(Listing *l) {
-        backend_objects_free(l->o, l->n);
-        *l = (Listing) {};
-}
-
-static const BackendObject *find(const Listing *l, BackendObjectKind kind, const char *key_id) {
-        for (size_t i = 0; i < l->n; i++)
-                if (l->o[i].kind == kind && streq_ptr(l->o[i].key_id, key_id))
-                        return &l->o[i];
-        return NULL;
-}
-
-typedef struct Item {
-        char *key_url, *key_id, *cert_url;
-} Item;
-
-static void item_done(Item *i) {
-        free(i->key_url);
-        free(i->key_id);
-        free(i->cert_url);
-        *i = (Item) {};
-}
-
-static Item make_item(CertBackend *b, const TestCA *ca, bool with_cert) {
-        Item it = {};
-        ck_assert_int_eq(b->vtable->create_key(b, &it.key_url, &it.key_id), 0);
-        if (with_cert) {
-                _cleanup_(x509_chain_done) X509Chain c = issue_chain(ca, it.key_url, "node-1");
-                ck_assert_int_eq(b->vtable->store_cert(b, it.key_url, &c, &it.cert_url), 0);
-        }
-        return it;
-}
-
-/* The module's listing holds exactly this item (key, and its certificate if it has one). */
-static void assert_has(CertBackend *b, const Item *it) {
-        Listing l = list(b);
-        const BackendObject *k = find(&l, BACKEND_OBJECT_KEY, it->key_id);
-        ck_assert_ptr_nonnull(k);
-        ck_assert_str_eq(k->url, it->key_url);
-        if (it->cert_url) {
-                const BackendObject *c = find(&l, BACKEND_OBJECT_CERT, it->key_id);
-                ck_assert_ptr_nonnull(c);
-                ck_assert_str_eq(c->url, it->cert_url);
-        }
-        listing_done(&l);
 }
 
 /* ---- set_owner ---------------------------------------------------------------------------- */

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "backend-fixture.h"
 #include "backend.h"
 #include "fs.h"
 #include "keyurl.h"
@@ -39,149 +40,37 @@ static void teardown(void) {
         dir = storage = NULL;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(CertBackend *, cert_backend_free);
-
-static CertBackend *backend(const ModuleConfig *m) {
-        CertBackend *b = NULL;
-        ck_assert_int_eq(cert_backend_new(m, &certd, &b), 0);
-        ck_assert_str_eq(b->vtable->name, "sw");
-        return b;
-}
-
 static char *module_dir(const char *type) {
         char *p;
         ck_assert_int_ge(asprintf(&p, "%s/%s", storage, type), 0);
         return p;
 }
 
+/* ---- the fixture (backend-fixture.h) with this file's choices ------------------------------- */
+
+static CertBackend *backend(const ModuleConfig *m) {
+        return test_backend_new(m, &certd, "sw");
+}
+
 static size_t count_files(const char *type) {
-        _cleanup_free_ char *d = module_dir(type);
-        DIR *dd = opendir(d);
-        size_t n = 0;
-        struct dirent *de;
-
-        if (!dd)
-                return 0;
-        while ((de = readdir(dd)))
-                if (de->d_name[0] != '.')
-                        n++;
-        closedir(dd);
-        return n;
+        return test_count_files(storage, type);
 }
-
-static mode_t file_mode(const char *path) {
-        struct stat st;
-        ck_assert_int_eq(stat(path, &st), 0);
-        return st.st_mode & 07777;
-}
-
-/* ---- a test CA ---------------------------------------------------------------------------- */
-
-static gnutls_privkey_t make_soft_key(void) {
-        gnutls_privkey_t k;
-        ck_assert_int_ge(gnutls_privkey_init(&k), 0);
-        ck_assert_int_ge(gnutls_privkey_generate(k, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP384R1), 0), 0);
-        return k;
-}
-
-static gnutls_x509_crt_t make_cert(gnutls_privkey_t subject_key, const char *cn, gnutls_x509_crt_t issuer,
-                                   gnutls_privkey_t issuer_key, bool ca) {
-        gnutls_x509_crt_t c;
-        gnutls_pubkey_t pub;
-        uint8_t serial[16];
-        time_t now = time(NULL);
-
-        ck_assert_int_ge(gnutls_pubkey_init(&pub), 0);
-        ck_assert_int_ge(gnutls_pubkey_import_privkey(pub, subject_key, 0, 0), 0);
-        ck_assert_int_ge(gnutls_x509_crt_init(&c), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_version(c, 3), 0);
-        ck_assert_int_ge(gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof serial), 0);
-        serial[0] = (serial[0] & 0x7f) | 0x10;
-        ck_assert_int_ge(gnutls_x509_crt_set_serial(c, serial, sizeof serial), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_activation_time(c, now - 60), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_expiration_time(c, now + 3600), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_dn_by_oid(c, GNUTLS_OID_X520_COMMON_NAME, 0, cn, strlen(cn)), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_pubkey(c, pub), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_basic_constraints(c, ca, -1), 0);
-        ck_assert_int_ge(gnutls_x509_crt_privkey_sign(c, issuer ?: c, issuer_key, GNUTLS_DIG_SHA384, 0), 0);
-        gnutls_pubkey_deinit(pub);
-        return c;
-}
-
-typedef struct TestCA {
-        gnutls_privkey_t root_key, int_key;
-        gnutls_x509_crt_t root, inter;
-} TestCA;
 
 static TestCA make_ca(void) {
-        TestCA ca = { .root_key = make_soft_key(), .int_key = make_soft_key() };
-        ca.root = make_cert(ca.root_key, "Test Root", NULL, ca.root_key, true);
-        ca.inter = make_cert(ca.int_key, "Test Intermediate", ca.root, ca.root_key, true);
-        return ca;
+        return test_ca_make("Test");
 }
 
-static void test_ca_done(TestCA *ca) {
-        gnutls_privkey_deinit(ca->root_key);
-        gnutls_privkey_deinit(ca->int_key);
-        gnutls_x509_crt_deinit(ca->root);
-        gnutls_x509_crt_deinit(ca->inter);
-}
-
+/* leaf, intermediate */
 static X509Chain issue_chain(const TestCA *ca, const char *key_url) {
-        _cleanup_(gnutls_privkey_deinitp) gnutls_privkey_t key = NULL;
-        X509Chain c = { .certs = calloc(2, sizeof(gnutls_x509_crt_t)), .n = 2 };
-        gnutls_datum_t d;
-
-        ck_assert_int_eq(keyurl_open_privkey(key_url, &key), 0);
-        c.certs[0] = make_cert(key, "node-1", ca->inter, ca->int_key, false);
-        ck_assert_int_ge(gnutls_x509_crt_export2(ca->inter, GNUTLS_X509_FMT_DER, &d), 0);
-        ck_assert_int_ge(gnutls_x509_crt_init(&c.certs[1]), 0);
-        ck_assert_int_ge(gnutls_x509_crt_import(c.certs[1], &d, GNUTLS_X509_FMT_DER), 0);
-        gnutls_free(d.data);
-        return c;
-}
-
-typedef struct Item {
-        char *key_url, *key_id, *cert_url;
-} Item;
-
-static void item_done(Item *i) {
-        free(i->key_url);
-        free(i->key_id);
-        free(i->cert_url);
-        *i = (Item) {};
+        return test_ca_issue(ca, key_url, "node-1", false);
 }
 
 static Item make_item(CertBackend *b, const TestCA *ca, bool with_cert) {
-        Item it = {};
-        ck_assert_int_eq(b->vtable->create_key(b, &it.key_url, &it.key_id), 0);
-        if (with_cert) {
-                _cleanup_(x509_chain_done) X509Chain c = issue_chain(ca, it.key_url);
-                ck_assert_int_eq(b->vtable->store_cert(b, it.key_url, &c, &it.cert_url), 0);
-        }
-        return it;
-}
-
-static const BackendObject *find(BackendObject *o, size_t n, BackendObjectKind kind, const char *key_id) {
-        for (size_t i = 0; i < n; i++)
-                if (o[i].kind == kind && streq_ptr(o[i].key_id, key_id))
-                        return &o[i];
-        return NULL;
+        return test_make_item(b, ca, with_cert, false);
 }
 
 static void assert_has(CertBackend *b, const Item *it) {
-        BackendObject *o = NULL;
-        size_t n = 0;
-        ck_assert_int_eq(b->vtable->list(b, &o, &n), 0);
-        const BackendObject *k = find(o, n, BACKEND_OBJECT_KEY, it->key_id);
-        ck_assert_ptr_nonnull(k);
-        ck_assert_str_eq(k->url, it->key_url);
-        if (it->cert_url) {
-                const BackendObject *c = find(o, n, BACKEND_OBJECT_CERT, it->key_id);
-                ck_assert_ptr_nonnull(c);
-                ck_assert_str_eq(c->url, it->cert_url);
-        }
-        backend_objects_free(o, n);
+        test_assert_has(b, it, false);
 }
 
 /* ---- tests -------------------------------------------------------------------------------- */
@@ -191,11 +80,11 @@ START_TEST(test_set_owner_creates_dir) {
         _cleanup_free_ char *d = module_dir("iam");
 
         ck_assert_int_eq(b->vtable->set_owner(b, "anything"), 0);
-        ck_assert_int_eq(file_mode(d), 0700);
+        ck_assert_int_eq(test_file_mode(d), 0700);
         /* An existing directory with a lax mode is tightened. */
         ck_assert_int_eq(chmod(d, 0755), 0);
         ck_assert_int_eq(b->vtable->set_owner(b, "anything"), 0);
-        ck_assert_int_eq(file_mode(d), 0700);
+        ck_assert_int_eq(test_file_mode(d), 0700);
 
         BackendObject *o = NULL;
         size_t n = 1;
@@ -226,8 +115,8 @@ static void check_create_key(KeyAlgorithm algo, int pk) {
         ck_assert_int_eq(b->vtable->create_key(b, &it.key_url, &it.key_id), 0);
         ck_assert_ptr_nonnull(startswith(it.key_url, "file:"));
         ck_assert_int_eq(file_url_path(it.key_url, &path), 0);
-        ck_assert_int_eq(file_mode(path), 0600);
-        ck_assert_int_eq(file_mode(d), 0700);
+        ck_assert_int_eq(test_file_mode(path), 0600);
+        ck_assert_int_eq(test_file_mode(d), 0700);
 
         /* <dir>/<32 hex>.key */
         const char *name = startswith(path, d);
@@ -268,24 +157,22 @@ START_TEST(test_store_list_remove) {
         ck_assert_int_eq(file_url_path(a.key_url, &kp), 0);
         ck_assert_int_eq(file_url_path(a.cert_url, &cp), 0);
         ck_assert_str_eq(cp + strlen(cp) - 4, ".pem");
-        ck_assert_int_eq(file_mode(kp), 0600);
-        ck_assert_int_eq(file_mode(cp), 0600);
+        ck_assert_int_eq(test_file_mode(kp), 0600);
+        ck_assert_int_eq(test_file_mode(cp), 0600);
         ck_assert_int_eq(strncmp(kp, cp, strlen(kp) - 4), 0);
         _cleanup_(x509_chain_done) X509Chain loaded = {};
         ck_assert_int_eq(certurl_load_chain(a.cert_url, &loaded), 0);
         ck_assert_uint_eq(loaded.n, 2);
         ck_assert(gnutls_x509_crt_equals(loaded.certs[1], ca.inter));
 
-        BackendObject *o = NULL;
-        size_t n = 0;
-        ck_assert_int_eq(b->vtable->list(b, &o, &n), 0);
-        ck_assert_uint_eq(n, 5);
-        const BackendObject *ac = find(o, n, BACKEND_OBJECT_CERT, a.key_id);
+        Listing l = test_list(b, false);
+        ck_assert_uint_eq(l.n, 5);
+        const BackendObject *ac = find(&l, BACKEND_OBJECT_CERT, a.key_id);
         ck_assert_ptr_nonnull(ac);
         ck_assert_uint_eq(ac->chain.n, 2);
-        ck_assert_ptr_null(find(o, n, BACKEND_OBJECT_CERT, p.key_id));
-        ck_assert_ptr_nonnull(find(o, n, BACKEND_OBJECT_KEY, p.key_id));
-        backend_objects_free(o, n);
+        ck_assert_ptr_null(find(&l, BACKEND_OBJECT_CERT, p.key_id));
+        ck_assert_ptr_nonnull(find(&l, BACKEND_OBJECT_KEY, p.key_id));
+        listing_done(&l);
 
         ck_assert_int_eq(b->vtable->remove_cert(b, a.cert_url), 0);
         ck_assert_int_eq(b->vtable->remove_key(b, a.key_url), 0);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "backend-fixture.h"
 #include "backend.h"
 #include "fs.h"
 #include "keyurl.h"
@@ -53,41 +54,10 @@ static void teardown(void) {
         dir = storage = NULL;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(CertBackend *, cert_backend_free);
-
-static CertBackend *backend(const ModuleConfig *m) {
-        CertBackend *b = NULL;
-        ck_assert_int_eq(cert_backend_new(m, &certd, &b), 0);
-        ck_assert_ptr_nonnull(b);
-        ck_assert_str_eq(b->vtable->name, "tpm");
-        return b;
-}
-
 static char *module_dir(const char *type) {
         char *p;
         ck_assert_int_ge(asprintf(&p, "%s/%s", storage, type), 0);
         return p;
-}
-
-static size_t count_files(const char *type) {
-        _cleanup_free_ char *d = module_dir(type);
-        DIR *dd = opendir(d);
-        size_t n = 0;
-        struct dirent *de;
-
-        if (!dd)
-                return 0;
-        while ((de = readdir(dd)))
-                if (de->d_name[0] != '.')
-                        n++;
-        closedir(dd);
-        return n;
-}
-
-static mode_t file_mode(const char *path) {
-        struct stat st;
-        ck_assert_int_eq(stat(path, &st), 0);
-        return st.st_mode & 07777;
 }
 
 /* StorageDir/tpm-<16 hex>.auth: the one file there that is not a module directory. */
@@ -138,140 +108,36 @@ static bool owner_auth_is(const char *password) {
         return rc == TSS2_RC_SUCCESS;
 }
 
-/* ---- a test CA ---------------------------------------------------------------------------- */
+/* ---- the fixture (backend-fixture.h) with this file's choices ------------------------------- */
 
-typedef struct TestCA {
-        gnutls_privkey_t root_key, int_key;
-        gnutls_x509_crt_t root, inter;
-} TestCA;
-
-static gnutls_privkey_t make_soft_key(void) {
-        gnutls_privkey_t k;
-        ck_assert_int_ge(gnutls_privkey_init(&k), 0);
-        ck_assert_int_ge(gnutls_privkey_generate(k, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP384R1), 0), 0);
-        return k;
+static CertBackend *backend(const ModuleConfig *m) {
+        return test_backend_new(m, &certd, "tpm");
 }
 
-static gnutls_x509_crt_t make_cert(gnutls_pubkey_t pub, const char *cn, gnutls_x509_crt_t issuer,
-                                   gnutls_privkey_t issuer_key, bool ca) {
-        gnutls_x509_crt_t c;
-        uint8_t serial[16];
-        time_t now = time(NULL);
-
-        ck_assert_int_ge(gnutls_x509_crt_init(&c), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_version(c, 3), 0);
-        ck_assert_int_ge(gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof serial), 0);
-        serial[0] = (serial[0] & 0x7f) | 0x10;
-        ck_assert_int_ge(gnutls_x509_crt_set_serial(c, serial, sizeof serial), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_activation_time(c, now - 60), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_expiration_time(c, now + 3600), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_dn_by_oid(c, GNUTLS_OID_X520_COMMON_NAME, 0, cn, strlen(cn)), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_pubkey(c, pub), 0);
-        ck_assert_int_ge(gnutls_x509_crt_set_basic_constraints(c, ca, -1), 0);
-        ck_assert_int_ge(gnutls_x509_crt_privkey_sign(c, issuer ?: c, issuer_key, GNUTLS_DIG_SHA384, 0), 0);
-        return c;
-}
-
-static gnutls_x509_crt_t make_soft_cert(gnutls_privkey_t key, const char *cn, gnutls_x509_crt_t issuer,
-                                        gnutls_privkey_t issuer_key, bool ca) {
-        _cleanup_(gnutls_pubkey_deinitp) gnutls_pubkey_t pub = NULL;
-        ck_assert_int_ge(gnutls_pubkey_init(&pub), 0);
-        ck_assert_int_ge(gnutls_pubkey_import_privkey(pub, key, 0, 0), 0);
-        return make_cert(pub, cn, issuer, issuer_key, ca);
+static size_t count_files(const char *type) {
+        return test_count_files(storage, type);
 }
 
 static TestCA make_ca(void) {
-        TestCA ca = { .root_key = make_soft_key(), .int_key = make_soft_key() };
-        ca.root = make_soft_cert(ca.root_key, "Test Root", NULL, ca.root_key, true);
-        ca.inter = make_soft_cert(ca.int_key, "Test Intermediate", ca.root, ca.root_key, true);
-        return ca;
-}
-
-static void test_ca_done(TestCA *ca) {
-        gnutls_privkey_deinit(ca->root_key);
-        gnutls_privkey_deinit(ca->int_key);
-        gnutls_x509_crt_deinit(ca->root);
-        gnutls_x509_crt_deinit(ca->inter);
+        return test_ca_make("Test");
 }
 
 /* leaf (for the key at key_url; its public key read from the TPM), intermediate. */
 static X509Chain issue_chain(const TestCA *ca, const char *key_url) {
-        _cleanup_(gnutls_pubkey_deinitp) gnutls_pubkey_t pub = NULL;
-        X509Chain c = { .certs = calloc(2, sizeof(gnutls_x509_crt_t)), .n = 2 };
-        gnutls_datum_t d;
-
-        ck_assert_int_eq(keyurl_open_pubkey(key_url, &pub), 0);
-        c.certs[0] = make_cert(pub, "node-1", ca->inter, ca->int_key, false);
-        ck_assert_int_ge(gnutls_x509_crt_export2(ca->inter, GNUTLS_X509_FMT_DER, &d), 0);
-        ck_assert_int_ge(gnutls_x509_crt_init(&c.certs[1]), 0);
-        ck_assert_int_ge(gnutls_x509_crt_import(c.certs[1], &d, GNUTLS_X509_FMT_DER), 0);
-        gnutls_free(d.data);
-        return c;
-}
-
-typedef struct Item {
-        char *key_url, *key_id, *cert_url;
-} Item;
-
-static void item_done(Item *i) {
-        free(i->key_url);
-        free(i->key_id);
-        free(i->cert_url);
-        *i = (Item) {};
+        return test_ca_issue(ca, key_url, "node-1", false);
 }
 
 static Item make_item(CertBackend *b, const TestCA *ca, bool with_cert) {
-        Item it = {};
-        ck_assert_int_eq(b->vtable->create_key(b, &it.key_url, &it.key_id), 0);
-        if (with_cert) {
-                _cleanup_(x509_chain_done) X509Chain c = issue_chain(ca, it.key_url);
-                ck_assert_int_eq(b->vtable->store_cert(b, it.key_url, &c, &it.cert_url), 0);
-        }
-        return it;
+        return test_make_item(b, ca, with_cert, false);
 }
 
-typedef struct Listing {
-        BackendObject *o;
-        size_t n, n_keys, n_certs;
-} Listing;
-
+/* Every object has a key id. */
 static Listing list(CertBackend *b) {
-        Listing l = {};
-        ck_assert_int_eq(b->vtable->list(b, &l.o, &l.n), 0);
-        for (size_t i = 0; i < l.n; i++) {
-                ck_assert_ptr_nonnull(l.o[i].url);
-                ck_assert_ptr_nonnull(l.o[i].key_id);
-                if (l.o[i].kind == BACKEND_OBJECT_KEY)
-                        l.n_keys++;
-                else
-                        l.n_certs++;
-        }
-        return l;
-}
-
-static void listing_done(Listing *l) {
-        backend_objects_free(l->o, l->n);
-        *l = (Listing) {};
-}
-
-static const BackendObject *find(const Listing *l, BackendObjectKind kind, const char *key_id) {
-        for (size_t i = 0; i < l->n; i++)
-                if (l->o[i].kind == kind && streq_ptr(l->o[i].key_id, key_id))
-                        return &l->o[i];
-        return NULL;
+        return test_list(b, true);
 }
 
 static void assert_has(CertBackend *b, const Item *it) {
-        Listing l = list(b);
-        const BackendObject *k = find(&l, BACKEND_OBJECT_KEY, it->key_id);
-        ck_assert_ptr_nonnull(k);
-        ck_assert_str_eq(k->url, it->key_url);
-        if (it->cert_url) {
-                const BackendObject *c = find(&l, BACKEND_OBJECT_CERT, it->key_id);
-                ck_assert_ptr_nonnull(c);
-                ck_assert_str_eq(c->url, it->cert_url);
-        }
-        listing_done(&l);
+        test_assert_has(b, it, true);
 }
 
 /* ---- ownership ---------------------------------------------------------------------------- */
@@ -284,7 +150,7 @@ START_TEST(test_set_owner_fresh) {
         ck_assert_int_eq(b->vtable->set_owner(b, PASSWORD), 0);
         ck_assert(owner_auth_is(PASSWORD));
         ck_assert(!owner_auth_is(""));
-        ck_assert_int_eq(file_mode(d), 0700);
+        ck_assert_int_eq(test_file_mode(d), 0700);
 
         /* The storage key, and its secret beside the module directories. */
         ck_assert(test_tpm_handle_exists(&tpm, SRK_HANDLE));
@@ -295,7 +161,7 @@ START_TEST(test_set_owner_fresh) {
         ck_assert(srk->publicArea.objectAttributes & TPMA_OBJECT_FIXEDTPM);
         Esys_Free(srk);
         af = auth_file();
-        ck_assert_int_eq(file_mode(af), 0600);
+        ck_assert_int_eq(test_file_mode(af), 0600);
         _cleanup_free_ char *secret = test_read_file(af, NULL);
         ck_assert_uint_eq(strlen(secret), 32);
         ck_assert_ptr_null(strstr(secret, PASSWORD));
@@ -561,7 +427,7 @@ START_TEST(test_store_list_remove) {
         ck_assert_int_eq(file_url_path(a.cert_url, &cp), 0);
         ck_assert_int_ge(asprintf(&want, "%s/0x%08x.pem", d, url_handle(a.key_url)), 0);
         ck_assert_str_eq(cp, want);
-        ck_assert_int_eq(file_mode(cp), 0600);
+        ck_assert_int_eq(test_file_mode(cp), 0600);
         _cleanup_(x509_chain_done) X509Chain loaded = {};
         ck_assert_int_eq(certurl_load_chain(a.cert_url, &loaded), 0);
         ck_assert_uint_eq(loaded.n, 2);
