@@ -416,6 +416,46 @@ bus_name_has_owner() {
         busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
                 NameHasOwner s "$1" 2>/dev/null | grep -q '^b true'
 }
+_bus_name_free() { ! bus_name_has_owner "$1"; }
+# bus_name_gone NAME: waits (5 s at most) until nobody owns NAME.
+bus_name_gone() { wait_until 5 _bus_name_free "$1"; }
+
+# _await_name PID NAME LOG LABEL [TRIES]: waits (TRIES x 50 ms, default 200) until the daemon
+# PID owns NAME. 0: it does; 1: it exited first (its status and the tail of LOG on stderr, PID
+# untracked); 2: it did not in time.
+_await_name() {
+        local pid=$1 name=$2 log=$3 label=$4 tries=${5:-200} i st
+        for ((i = 0; i < tries; i++)); do
+                bus_name_has_owner "$name" && return 0
+                if ! _running "$pid"; then
+                        wait "$pid" 2>/dev/null
+                        st=$?
+                        _untrack "$pid"
+                        printf '%s exited with status %d before taking its name:\n' "$label" "$st" >&2
+                        tail -n 15 "$log" >&2
+                        return 1
+                fi
+                sleep 0.05
+        done
+        printf '%s did not take %s within %d s\n' "$label" "$name" $((tries / 20)) >&2
+        return 2
+}
+
+# _await_exit PID [TIMEOUT]: waits (10 s by default) for PID to end by itself; _EXIT is its
+# status (137 = SIGKILL), the PID untracked. 1: still running.
+_await_exit() {
+        local pid=$1 timeout=${2:-10} i
+        for ((i = 0; i < timeout * 20; i++)); do
+                if ! _running "$pid"; then
+                        wait "$pid" 2>/dev/null
+                        _EXIT=$?
+                        _untrack "$pid"
+                        return 0
+                fi
+                sleep 0.05
+        done
+        return 1
+}
 
 # start_bus: a private system-type dbus-daemon as a foreground child; exports
 # DBUS_SYSTEM_BUS_ADDRESS.
@@ -878,23 +918,10 @@ start_certd() {
                 </dev/null >>"$D/certd.log" 2>&1 &
         CERTD_PID=$!
         _track "$CERTD_PID" aos-certd
-        local i
         local tries=200
         [[ -n ${AOS_TEST_VALGRIND:-} ]] && tries=1200
-        for ((i = 0; i < tries; i++)); do
-                bus_name_has_owner "$CERTS_DEST" && return 0
-                if ! _running "$CERTD_PID"; then
-                        wait "$CERTD_PID" 2>/dev/null
-                        local st=$?
-                        _untrack "$CERTD_PID"
-                        CERTD_PID=
-                        printf 'aos-certd exited with status %d before taking its name:\n' "$st" >&2
-                        tail -n 15 "$D/certd.log" >&2
-                        return 1
-                fi
-                sleep 0.05
-        done
-        printf 'aos-certd did not take %s within %d s\n' "$CERTS_DEST" $((tries / 20)) >&2
+        _await_name "$CERTD_PID" "$CERTS_DEST" "$D/certd.log" aos-certd "$tries" && return 0
+        (($? == 1)) && CERTD_PID=
         return 1
 }
 
@@ -905,13 +932,13 @@ stop_certd() {
                 fail "aos-certd did not exit within 10 s of SIGTERM"
         fi
         CERTD_PID=
-        wait_until 5 bash -c '! busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus NameHasOwner s '"$CERTS_DEST"' | grep -q true'
+        bus_name_gone "$CERTS_DEST"
 }
 kill_certd() {
         [[ -n $CERTD_PID ]] || return 0
         _stop_pid "$CERTD_PID" KILL 10
         CERTD_PID=
-        wait_until 5 bash -c '! busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus NameHasOwner s '"$CERTS_DEST"' | grep -q true'
+        bus_name_gone "$CERTS_DEST"
 }
 restart_certd() {
         stop_certd
@@ -922,19 +949,10 @@ certd_alive() { _alive "$CERTD_PID" && bus_name_has_owner "$CERTS_DEST"; }
 # wait_certd_exit [TIMEOUT]: waits for the daemon to die by itself (fault injection); sets
 # CERTD_EXIT to its status (137 = SIGKILL). Returns 1 if it is still running.
 wait_certd_exit() {
-        local timeout=${1:-10} i
         CERTD_EXIT=
-        for ((i = 0; i < timeout * 20; i++)); do
-                if ! _running "$CERTD_PID"; then
-                        wait "$CERTD_PID" 2>/dev/null
-                        CERTD_EXIT=$?
-                        _untrack "$CERTD_PID"
-                        CERTD_PID=
-                        return 0
-                fi
-                sleep 0.05
-        done
-        return 1
+        _await_exit "$CERTD_PID" "${1:-10}" || return 1
+        CERTD_EXIT=$_EXIT
+        CERTD_PID=
 }
 
 # --- calling the daemon ------------------------------------------------------------------------
@@ -1482,27 +1500,12 @@ start_provisiond() {
                 </dev/null >>"$D/provisiond.log" 2>&1 &
         PROVISIOND_PID=$!
         _track "$PROVISIOND_PID" aos-provisiond
-        local i
-        for ((i = 0; i < 200; i++)); do
-                bus_name_has_owner "$PROV_DEST" && return 0
-                if ! _running "$PROVISIOND_PID"; then
-                        wait "$PROVISIOND_PID" 2>/dev/null
-                        local st=$?
-                        _untrack "$PROVISIOND_PID"
-                        PROVISIOND_PID=
-                        printf 'aos-provisiond exited with status %d before taking its name:\n' "$st" >&2
-                        tail -n 15 "$D/provisiond.log" >&2
-                        return 1
-                fi
-                sleep 0.05
-        done
-        printf 'aos-provisiond did not take %s within 10 s\n' "$PROV_DEST" >&2
+        _await_name "$PROVISIOND_PID" "$PROV_DEST" "$D/provisiond.log" aos-provisiond && return 0
+        (($? == 1)) && PROVISIOND_PID=
         return 1
 }
 
-_prov_name_gone() {
-        wait_until 5 bash -c '! busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus NameHasOwner s '"$PROV_DEST"' | grep -q true'
-}
+_prov_name_gone() { bus_name_gone "$PROV_DEST"; }
 
 stop_provisiond() {
         [[ -n $PROVISIOND_PID ]] || return 0
@@ -1527,20 +1530,11 @@ provisiond_alive() { _alive "$PROVISIOND_PID" && bus_name_has_owner "$PROV_DEST"
 # wait_provisiond_exit [TIMEOUT]: waits for the daemon to die by itself (fault injection); sets
 # PROVISIOND_EXIT (137 = SIGKILL). Returns 1 if it is still running.
 wait_provisiond_exit() {
-        local timeout=${1:-10} i
         PROVISIOND_EXIT=
-        for ((i = 0; i < timeout * 20; i++)); do
-                if ! _running "$PROVISIOND_PID"; then
-                        wait "$PROVISIOND_PID" 2>/dev/null
-                        PROVISIOND_EXIT=$?
-                        _untrack "$PROVISIOND_PID"
-                        PROVISIOND_PID=
-                        _prov_name_gone
-                        return 0
-                fi
-                sleep 0.05
-        done
-        return 1
+        _await_exit "$PROVISIOND_PID" "${1:-10}" || return 1
+        PROVISIOND_EXIT=$_EXIT
+        PROVISIOND_PID=
+        _prov_name_gone
 }
 
 # prov_call METHOD SIGNATURE ARGS...: busctl call on the manager, JSON output.
@@ -1705,7 +1699,7 @@ node_issue_iam() {
 # start_nodelinkd NAME [ARGS...]: the node's aos-nodelinkd, log in $D/NAME/nodelinkd.log;
 # returns once it owns org.aosedge.NodeLink1 on the node's bus.
 start_nodelinkd() {
-        local name=$1 prev=$_NODE_CUR i pid
+        local name=$1 prev=$_NODE_CUR pid
         shift
         node_use "$name"
         printf -- '--- start\n' >>"$D/nodelinkd.log"
@@ -1713,12 +1707,8 @@ start_nodelinkd() {
         pid=$!
         _track "$pid" "aos-nodelinkd-$name"
         NODE_NLD[$name]=$pid
-        for ((i = 0; i < 200; i++)); do
-                bus_name_has_owner "$NL_DEST" && { node_use "$prev"; return 0; }
-                _running "$pid" || break
-                sleep 0.05
-        done
-        tail -n 15 "$D/nodelinkd.log" >&2
+        _await_name "$pid" "$NL_DEST" "$D/nodelinkd.log" aos-nodelinkd && { node_use "$prev"; return 0; }
+        (($? == 1)) && NODE_NLD[$name]=
         node_use "$prev"
         return 1
 }
