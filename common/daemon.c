@@ -108,6 +108,18 @@ int daemon_setup(const char *config_path, int extra_signal, AosConfig **ret_conf
         return 0;
 }
 
+int daemon_bus_open(sd_event *e, const char *description, sd_bus **ret) {
+        int r;
+
+        r = sd_bus_open_system_with_description(ret, description);
+        if (r < 0)
+                return log_error_errno(r, "Cannot connect to the system bus: %m");
+        r = sd_bus_attach_event(*ret, e, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Cannot attach the bus to the event loop: %m");
+        return 0;
+}
+
 int daemon_add_stop_signals(sd_event *e, sd_event_signal_handler_t handler, void *userdata) {
         int r = sd_event_add_signal(e, NULL, SIGTERM, handler, userdata);
         if (r >= 0)

@@ -6,6 +6,7 @@
  * the configuration, the signals, the event loop, and STOPPING around the loop's end. */
 
 #include <getopt.h>
+#include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
 #include "config.h"
@@ -27,6 +28,9 @@ int daemon_parse_argv(const DaemonInfo *d, int argc, char *argv[], const char **
  * > 0) blocked for the loop's signal sources, SIGPIPE ignored (a client that goes must not kill
  * the daemon), and the default event loop. Errors are logged. */
 int daemon_setup(const char *config_path, int extra_signal, AosConfig **ret_config, sd_event **ret_event);
+
+/* The daemon's connection to the system bus, attached to e; description names it in logs. */
+int daemon_bus_open(sd_event *e, const char *description, sd_bus **ret);
 
 /* SIGTERM and SIGINT on e: handler, or (NULL) the end of the loop. */
 int daemon_add_stop_signals(sd_event *e, sd_event_signal_handler_t handler, void *userdata);

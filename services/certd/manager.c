@@ -5,6 +5,7 @@
 #include "bus-error.h"
 #include "db.h"
 #include "fs.h"
+#include "daemon.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
@@ -827,12 +828,9 @@ Manager *manager_free(Manager *m) {
 int manager_connect(Manager *m) {
         int r;
 
-        r = sd_bus_open_system_with_description(&m->bus, "aos-certd");
+        r = daemon_bus_open(m->event, "aos-certd", &m->bus);
         if (r < 0)
-                return log_error_errno(r, "Cannot connect to the system bus: %m");
-        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return log_error_errno(r, "Cannot attach the bus to the event loop: %m");
+                return r;
         r = sd_bus_add_object_vtable(m->bus, NULL, CERTS_OBJECT_PATH, CERTS_MANAGER_INTERFACE, manager_vtable, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot register the manager object: %m");

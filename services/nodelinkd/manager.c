@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "bus-error.h"
+#include "daemon.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
@@ -105,12 +106,9 @@ int manager_new(sd_event *e, AosConfig *config, Manager **ret) {
 int manager_start(Manager *m) {
         int r;
 
-        r = sd_bus_open_system_with_description(&m->bus, "aos-nodelinkd");
+        r = daemon_bus_open(m->event, "aos-nodelinkd", &m->bus);
         if (r < 0)
-                return log_error_errno(r, "Cannot connect to the system bus: %m");
-        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return log_error_errno(r, "Cannot attach the bus to the event loop: %m");
+                return r;
 
         r = sd_bus_add_object_vtable(m->bus, NULL, NODELINK_PATH, NODELINK_MANAGER_IFACE, manager_vtable, m);
         if (r < 0)
